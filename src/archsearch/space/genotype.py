@@ -1,0 +1,65 @@
+"""Genotypes: frozen, hashable, JSON-able descriptions of one architecture.
+
+A genotype is nothing but the values of a space's decisions.  It knows no torch and
+no space; the space that produced it gives it meaning (see ``SearchSpace.key``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Union
+
+#: The value of one decision.  Kept to JSON scalars so a genotype survives a round trip.
+Value = Union[str, int, bool]
+
+
+@dataclass(frozen=True)
+class Genotype(Mapping[str, Value]):
+    """An immutable mapping ``decision name -> value``.
+
+    >>> g = Genotype.of({"depth": 2, "layer0.op": "conv3x3"})
+    >>> Genotype.from_json(g.to_json()) == g
+    True
+    """
+
+    items_: tuple[tuple[str, Value], ...]
+
+    @classmethod
+    def of(cls, values: Mapping[str, Value]) -> Genotype:
+        for name, value in values.items():
+            if not isinstance(name, str):
+                raise TypeError(f"decision names must be strings, got {name!r}")
+            if not isinstance(value, (str, int, bool)):
+                raise TypeError(f"decision {name!r} has a non-scalar value {value!r}")
+        return cls(tuple(sorted(values.items())))
+
+    def __getitem__(self, name: str) -> Value:
+        for key, value in self.items_:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.items_)
+
+    def __len__(self) -> int:
+        return len(self.items_)
+
+    def replace(self, **changes: Value) -> Genotype:
+        return Genotype.of({**dict(self.items_), **changes})
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, so equal genotypes give equal text."""
+        return json.dumps(dict(self.items_), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Genotype:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a genotype's JSON must be an object of decision -> value")
+        return cls.of(data)
+
+    def __repr__(self) -> str:
+        return f"Genotype({dict(self.items_)!r})"
