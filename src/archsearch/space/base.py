@@ -78,6 +78,10 @@ class SearchSpace(ABC):
         """A child that takes each decision from one parent or the other."""
         return a if rng.random() < 0.5 else b
 
+    def format(self, genotype: Genotype) -> str:
+        """A short human-readable form of an architecture (for tables and logs)."""
+        return self.canonicalize(genotype).to_json()
+
     def describe(self) -> str:
         return f"{self.name} space with {self.size():,} architectures"
 

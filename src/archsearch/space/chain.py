@@ -128,6 +128,9 @@ class ChainSpace(DecisionSpace):
             ))
         return specs
 
+    def format(self, genotype: Genotype) -> str:
+        return format_layers(self.layers(genotype))
+
 
 class MultiBranchSpace(ChainSpace):
     """The chain space plus, per layer, skip connections from any earlier node.
@@ -161,3 +164,21 @@ class MultiBranchSpace(ChainSpace):
         extra = tuple(j for j in range(i) if genotype.get(f"layer{i}.skip{j}") is True)
         merge = str(genotype[f"layer{i}.merge"]) if extra else "sum"
         return (*extra, i), merge
+
+
+_NORM_ABBREV = {"batchnorm": "bn", "layernorm": "ln", "none": "-"}
+
+
+def _format_layer(spec: LayerSpec) -> str:
+    text = spec.op
+    if spec.width is not None:
+        text += f"({spec.width},{spec.activation},{_NORM_ABBREV.get(str(spec.norm), spec.norm)})"
+    if len(spec.inputs) > 1:
+        text = f"{spec.merge}({','.join(f'n{j}' for j in spec.inputs)})>{text}"
+    return text
+
+
+def format_layers(specs: Sequence[LayerSpec]) -> str:
+    """E.g. ``conv3x3(32,relu,bn) > concat(n0,n1)>maxpool3x3``: node n0 is the stem's output,
+    node n(i+1) layer i's; a layer without a merge reads its predecessor alone."""
+    return " > ".join(_format_layer(s) for s in specs)

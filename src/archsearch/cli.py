@@ -1,0 +1,229 @@
+"""``archsearch``: a thin command line over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from archsearch import __version__
+from archsearch.config import Component, Config, ConfigError, load_config, parse_config
+from archsearch.storage import SQLiteStorage, StorageError
+from archsearch.trial import FrozenTrial, TrialState
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archsearch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or resume) the search a YAML config describes")
+    run.add_argument("config", type=Path)
+    run.add_argument("--storage", help="SQLite file for the record (default: the config's)")
+    run.add_argument("--trials", type=int, help="trial budget for the whole study")
+    run.add_argument("--seed", type=int, help="the seed everything derives from")
+    run.add_argument("--timeout", type=float, help="wall-time budget of this run, in seconds")
+
+    show = sub.add_parser("show", help="the trials of a study and its best architecture")
+    show.add_argument("storage", type=Path)
+    show.add_argument("--study", help="study name (default: the only one stored)")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--top", type=int, default=0, help="show only the best N trials")
+
+    export = sub.add_parser("export", help="write the best architecture, weights and metrics")
+    export.add_argument("storage", type=Path)
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--study", help="study name (default: the only one stored)")
+    export.add_argument("--trial", type=int, help="export this trial instead of the best")
+    export.add_argument(
+        "--retrain-full", action="store_true",
+        help="retrain on train+validation before export (default: retrain exactly as the "
+             "trial was trained, which reproduces its weights)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"run": _run, "show": _show, "export": _export}
+    try:
+        return commands[args.command](args)
+    except (ConfigError, StorageError, ValueError, FileNotFoundError) as err:
+        errors.print(f"[red]error:[/red] {err}")
+        return 2
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/yellow]: run the same command again to resume")
+        return 130
+
+
+# -- run ---------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    from archsearch.build import build_components, build_study
+    from archsearch.progress import StudyProgress
+    from archsearch.study import Budget
+
+    config = load_config(args.config)
+    overrides = {k: getattr(args, k) for k in ("storage", "trials", "seed", "timeout")}
+    study_cfg = replace(config.study, **{k: v for k, v in overrides.items() if v is not None})
+    if study_cfg.storage is None:
+        study_cfg = replace(study_cfg, storage=f"runs/{study_cfg.name}.db")
+    config = replace(config, study=study_cfg)
+
+    with console.status("loading data and building the search") as status:
+        def on_decode(done: int, total: int) -> None:
+            status.update(f"decoding images {done:,}/{total:,}")
+        components = build_components(config, progress=on_decode)
+    # Record the resolved space (e.g. the modality taken from the data) with the study.
+    space_params = {**config.space.params, **_resolved_space_params(components.space)}
+    config = replace(config, space=Component(config.space.name, space_params))
+    study = build_study(config, components)
+    console.print(f"study [bold]{study.name}[/bold] in {study_cfg.storage}: "
+                  f"{components.space.describe()}, strategy {config.strategy.name}, "
+                  f"objective {study.estimator.objective}")
+    if study.n_evaluated:
+        running = sum(1 for t in study.trials if not t.finished)
+        console.print(f"resuming: {study.n_evaluated} trials finished, {running} to rerun")
+    budget = Budget(trials=study_cfg.trials, seconds=study_cfg.timeout)
+    with StudyProgress(console, study, budget) as progress:
+        reason = study.optimize(budget, callbacks=[progress.on_trial])
+    console.print(f"stopped: {reason.value}")
+    _print_best(study.best_trial, study.space.format)
+    return 0
+
+
+def _resolved_space_params(space: Any) -> dict[str, Any]:
+    modality = getattr(space, "modality", None)
+    return {"modality": modality} if modality is not None else {}
+
+
+def _print_best(best: FrozenTrial | None, fmt: Any) -> None:
+    if best is None:
+        console.print("no trial completed")
+        return
+    metrics = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(best.metrics.items()))
+    console.print(f"best trial {best.number}: {fmt(best.genotype)}\n  {metrics}")
+
+
+def _fmt(value: float) -> str:
+    if value == int(value) and abs(value) >= 100:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+# -- show and export ---------------------------------------------------------------------
+def _open(path: Path, study: str | None) -> tuple[SQLiteStorage, str]:
+    if not path.is_file():
+        raise StorageError(f"{path} does not exist")
+    storage = SQLiteStorage(path)
+    names = storage.study_names()
+    if study is None:
+        if len(names) != 1:
+            raise StorageError(f"{path} holds {len(names)} studies ({', '.join(names)}); "
+                               "choose one with --study")
+        study = names[0]
+    elif study not in names:
+        raise StorageError(f"{path} holds no study named {study!r}; it has {', '.join(names)}")
+    return storage, study
+
+
+def _stored_config(storage: SQLiteStorage, study: str) -> Config:
+    return parse_config(storage.load_study(study).config["full"])
+
+
+def _space_formatter(config: Config) -> Any:
+    from archsearch import registry
+
+    try:
+        space = registry.resolve("space", config.space.name)(**config.space.params)
+    except Exception:  # noqa: BLE001 - an optional package may be missing: show raw JSON
+        return lambda g: g.to_json()
+    return space.format
+
+
+def _best(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    done = [t for t in trials if t.score is not None and not t.cached]
+    return max(done, key=lambda t: (t.score, -t.number)) if done else None
+
+
+def _show(args: argparse.Namespace) -> int:
+    storage, name = _open(args.storage, args.study)
+    info = storage.load_study(name)
+    trials = storage.trials(name)
+    best = _best(trials)
+    if args.json:
+        print(json.dumps({
+            "study": name, "seed": info.seed, "objective": info.objective,
+            "direction": info.direction, "version": info.version,
+            "best_trial": None if best is None else best.number,
+            "trials": [_trial_json(t) for t in trials],
+        }, indent=2))
+        return 0
+    fmt = _space_formatter(_stored_config(storage, name))
+    shown = trials
+    if args.top:
+        shown = sorted((t for t in trials if t.score is not None),
+                       key=lambda t: -(t.score or 0.0))[: args.top]
+    table = Table(title=f"study {name} ({len(trials)} trials, objective {info.objective})")
+    for column in ("#", "state", info.objective, "test", "params", "seconds", "architecture"):
+        table.add_column(column, overflow="fold")
+    for t in shown:
+        style = "bold green" if best is not None and t.number == best.number else None
+        table.add_row(
+            str(t.number), t.state.value + (" (repeat)" if t.cached else ""),
+            "" if t.value is None else f"{t.value:.4f}",
+            _metric(t, "test_accuracy", "{:.4f}"), _metric(t, "params", "{:,.0f}"),
+            _metric(t, "train_seconds", "{:.1f}"),
+            fmt(t.genotype) if t.state is not TrialState.FAILED else f"{fmt(t.genotype)}\n"
+            f"[red]{t.error}[/red]",
+            style=style,
+        )
+    console.print(table)
+    _print_best(best, fmt)
+    return 0
+
+
+def _metric(trial: FrozenTrial, name: str, pattern: str) -> str:
+    value = trial.metrics.get(name)
+    return "" if value is None else pattern.format(value)
+
+
+def _trial_json(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number, "state": t.state.value, "genotype": dict(t.genotype), "key": t.key,
+        "value": t.value, "metrics": dict(t.metrics), "error": t.error, "cached": t.cached,
+        "started_at": t.started_at, "finished_at": t.finished_at,
+    }
+
+
+def _export(args: argparse.Namespace) -> int:
+    from archsearch.export import export_trial
+
+    storage, name = _open(args.storage, args.study)
+    trials = storage.trials(name)
+    if args.trial is not None:
+        chosen = next((t for t in trials if t.number == args.trial), None)
+        if chosen is None or chosen.state is not TrialState.COMPLETE:
+            raise StorageError(f"trial {args.trial} is not a completed trial of {name!r}")
+    else:
+        chosen = _best(trials)
+        if chosen is None:
+            raise StorageError(f"study {name!r} has no completed trial to export")
+    info = storage.load_study(name)
+    written = export_trial(_stored_config(storage, name), info.seed, chosen, args.out,
+                           retrain_full=args.retrain_full, console=console)
+    console.print(f"exported trial {chosen.number} to {args.out}: {', '.join(written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""YAML configuration: parsed once, at the edge, into small typed objects.
+
+Every key is checked when the file is loaded: an unknown key, a wrong type or an
+unknown space/strategy/estimator name is one ``ConfigError`` line naming it.  Component
+parameters are checked against the constructor they will be passed to.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archsearch import registry
+
+
+class ConfigError(ValueError):
+    """A configuration problem, stated in one line."""
+
+
+#: Constructor arguments the library supplies itself; a config may not set them.
+_INJECTED = {"space", "seed", "dataset", "self"}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str = "study"
+    seed: int = 0
+    storage: str | None = None
+    trials: int | None = 20
+    timeout: float | None = None
+    trial_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    study: StudyConfig
+    space: Component
+    strategy: Component
+    estimator: Component
+    data: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def search_part(self) -> dict[str, Any]:
+        """What defines the search (not its budget): must match to resume a study."""
+        out = self.to_dict()
+        out["study"] = {"seed": self.study.seed}
+        return out
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence) \
+            and origin is not str:
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return isinstance(value, (list, tuple)) and all(
+            _type_ok(v, args[0]) for v in value) if args else isinstance(value, (list, tuple))
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True  # an annotation this checker does not model: the constructor decides
+
+
+def _describe(annotation: Any) -> str:
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
+
+
+def check_params(where: str, target: Any, params: Mapping[str, Any]) -> None:
+    """Check ``params`` against the signature of ``target`` (a class or function)."""
+    signature = inspect.signature(target)
+    hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    accepted = {n for n, p in signature.parameters.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - _INJECTED
+    for key, value in params.items():
+        if key not in accepted:
+            raise ConfigError(f"{where}: unknown key {key!r}; accepted: {', '.join(sorted(accepted))}")
+        if key in hints and not _type_ok(value, hints[key]):
+            raise ConfigError(
+                f"{where}.{key}: expected {_describe(hints[key])}, got {value!r}")
+
+
+def _component(section: str, raw: Any) -> Component:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        raise ConfigError(f"{section}: expected a mapping with a 'name' (or just a name)")
+    params = {k: v for k, v in raw.items() if k != "name"}
+    try:
+        cls = registry.resolve(section, raw["name"])
+    except ImportError as err:
+        raise ConfigError(f"{section} {raw['name']!r} needs an optional package: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{section}: {err}") from None
+    check_params(f"{section} ({raw['name']})", cls, params)
+    return Component(raw["name"], params)
+
+
+def _study(raw: Any) -> StudyConfig:
+    if raw is None:
+        return StudyConfig()
+    if not isinstance(raw, Mapping):
+        raise ConfigError("study: expected a mapping")
+    hints = typing.get_type_hints(StudyConfig)
+    known = {f.name for f in fields(StudyConfig)}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"study: unknown key {key!r}; accepted: {', '.join(sorted(known))}")
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"study.{key}: expected {_describe(hints[key])}, got {value!r}")
+    return StudyConfig(**raw)
+
+
+def parse_config(raw: Any) -> Config:
+    """A validated ``Config`` from parsed YAML."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the config must be a YAML mapping with space, strategy, estimator")
+    allowed = {"study", "data", "space", "strategy", "estimator"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown top-level key {unknown[0]!r}; accepted: {', '.join(sorted(allowed))}")
+    for section in ("space", "strategy", "estimator"):
+        if section not in raw:
+            raise ConfigError(f"missing section {section!r}")
+    data = raw.get("data")
+    if data is not None and not isinstance(data, str):
+        raise ConfigError(f"data: expected a dataset name or path, got {data!r}")
+    config = Config(
+        study=_study(raw.get("study")),
+        space=_component("space", raw["space"]),
+        strategy=_component("strategy", raw["strategy"]),
+        estimator=_component("estimator", raw["estimator"]),
+        data=data,
+    )
+    if config.estimator.name == "training" and config.data is None:
+        raise ConfigError("data: the training estimator needs a dataset (e.g. data: digits)")
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    return parse_config(raw)

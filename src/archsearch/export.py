@@ -1,0 +1,46 @@
+"""Write one trial's architecture, weights and metrics to a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from archsearch.build import build_components
+from archsearch.config import Config
+from archsearch.study import _TRIAL_STREAM, derive_seed
+from archsearch.trial import FrozenTrial
+
+
+def export_trial(
+    config: Config, seed: int, trial: FrozenTrial, out: Path, *, retrain_full: bool,
+    console: Console,
+) -> list[str]:
+    """Export ``trial``.  Weights come from training its genotype again: with the trial's
+    own seed and split this reproduces the trial's network (CPU training is
+    deterministic); ``retrain_full`` trains on train+validation instead."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "genotype.json").write_text(json.dumps(dict(trial.genotype), indent=2, sort_keys=True))
+    written = ["genotype.json"]
+    metrics: dict[str, object] = {"trial": trial.number, "search_metrics": dict(trial.metrics)}
+    components = build_components(config)
+    train_final = getattr(components.estimator, "train_final", None)
+    if train_final is None:
+        console.print("this estimator trains nothing (a table lookup): no weights to export")
+    else:
+        import torch
+
+        mode = "train+validation" if retrain_full else "the trial's own training split"
+        with console.status(f"retraining trial {trial.number} on {mode}"):
+            model, final = train_final(
+                trial.genotype, derive_seed(seed, trial.number, _TRIAL_STREAM),
+                include_validation=retrain_full)
+        torch.save(model.state_dict(), out / "model.pt")
+        written.append("model.pt")
+        metrics["export_metrics"] = final
+        metrics["retrained_on"] = mode
+    metrics["architecture"] = components.space.format(trial.genotype)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    written.append("metrics.json")
+    return written

@@ -1,0 +1,63 @@
+"""A rich progress bar for a running study: trial i of N, best so far, time left."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from archsearch.study import Budget, Study
+from archsearch.trial import FrozenTrial
+
+
+class StudyProgress:
+    """Shows the study's progress and prints one line per finished trial."""
+
+    def __init__(self, console: Console, study: Study, budget: Budget) -> None:
+        self.console = console
+        self.study = study
+        self._progress = Progress(
+            TextColumn("trial"), MofNCompleteColumn(), BarColumn(),
+            TextColumn("best {task.fields[best]}"), TimeElapsedColumn(),
+            TextColumn("left"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self._task = self._progress.add_task(
+            "search", total=budget.trials, completed=study.n_evaluated, best=self._best_text())
+
+    def _best_text(self) -> str:
+        best = self.study.best_trial
+        return "-" if best is None or best.value is None else f"{best.value:.4f}"
+
+    def on_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if trial.error:
+            status = f"[red]failed[/red] {trial.error}"
+        else:
+            extra = "".join(
+                f"  {label} {trial.metrics[name]:{spec}}"
+                for name, label, spec in (("test_accuracy", "test", ".4f"),
+                                          ("params", "params", ",.0f"),
+                                          ("train_seconds", "s", ".1f"))
+                if name in trial.metrics)
+            status = f"{study.estimator.objective} {trial.value:.4f}{extra}"
+        if trial.cached:
+            status += " (repeat, from the record)"
+        self._progress.console.print(f"trial {trial.number:>4}  {status}")
+        self._progress.update(self._task, completed=study.n_evaluated, best=self._best_text())
+
+    def __enter__(self) -> StudyProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()

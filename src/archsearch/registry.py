@@ -1,0 +1,39 @@
+"""Names a config may use, mapped to the classes behind them.
+
+Entries are import paths, resolved on use, so importing archsearch imports neither torch
+nor the optional benchmark packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+SPACES = {
+    "chain": "archsearch.space.chain:ChainSpace",
+    "multi-branch": "archsearch.space.chain:MultiBranchSpace",
+    "nb201": "archsearch.tabular.nb201:NB201Space",
+    "nbgraph": "archsearch.tabular.nbgraph:NBGraphSpace",
+}
+
+STRATEGIES = {
+    "random": "archsearch.strategy.random_search:RandomSearch",
+    "grid": "archsearch.strategy.grid:GridSearch",
+}
+
+ESTIMATORS = {
+    "training": "archsearch.estimation.training:TrainingEstimator",
+    "nb201": "archsearch.tabular.nb201:NB201Estimator",
+    "nbgraph": "archsearch.tabular.nbgraph:NBGraphEstimator",
+}
+
+KINDS = {"space": SPACES, "strategy": STRATEGIES, "estimator": ESTIMATORS}
+
+
+def resolve(kind: str, name: str) -> Any:
+    """The class registered as ``name``; a ValueError listing the known names otherwise."""
+    table = KINDS[kind]
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
+    module, attr = table[name].split(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,49 @@
+"""The search-strategy interface: ask for the next architecture, be told results.
+
+A strategy does no I/O and starts no threads.  Its state is rebuilt from the record:
+the study replays ``tell`` for every finished trial (in the order they finished) when it
+resumes, and gives ``ask`` the full list of trials, running ones included, so a strategy
+never proposes an architecture that is pending or done.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from archsearch.space.base import SearchSpace
+from archsearch.space.genotype import Genotype
+from archsearch.trial import FrozenTrial
+
+
+class Strategy(ABC):
+    """What to try next.  ``__init__`` only stores its arguments (scikit-learn style), so
+    ``get_params()`` is the strategy's full configuration and is recorded with the study."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+
+    @abstractmethod
+    def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
+        """The next architecture, or None when the strategy has nothing left to propose.
+
+        ``rng`` is derived from the study seed and the trial number, so the same record
+        gives the same proposal in any process.
+        """
+
+    def tell(self, trial: FrozenTrial) -> None:  # noqa: B027 - most strategies keep no state
+        """A trial finished (complete or failed)."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "space"}
+
+
+def seen_keys(trials: Sequence[FrozenTrial]) -> set[str]:
+    """Keys that are evaluated or pending: never worth proposing again."""
+    return {t.key for t in trials}

@@ -1,0 +1,222 @@
+"""The loop that ties the three parts together: ask -> estimate -> record -> tell.
+
+The study is the only writer of the record.  Everything random derives from one seed and
+the trial number, so a study that is killed and run again finishes exactly as one that
+never stopped: finished trials are kept, the trial that was running is rerun with the
+same architecture and seed, and the strategy's state is rebuilt by replaying ``tell``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from archsearch import __version__
+from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.space.base import SearchSpace
+from archsearch.storage import InMemoryStorage, Storage, StudyInfo
+from archsearch.strategy.base import Strategy
+from archsearch.trial import FrozenTrial, TrialState, oriented
+
+Callback = Callable[["Study", FrozenTrial], None]
+
+
+class StopReason(str, Enum):
+    BUDGET = "trial budget reached"
+    TIMEOUT = "time budget reached"
+    EXHAUSTED = "the strategy has nothing left to propose"
+    REPEATS = "the strategy kept proposing architectures already evaluated"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When to stop: ``trials`` evaluated in the whole study (a resumed study counts what it
+    already did), ``seconds`` of wall time in this run.  None means no limit."""
+
+    trials: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.trials is not None and self.trials < 0:
+            raise ValueError(f"the trial budget must be >= 0, got {self.trials}")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError(f"the time budget must be > 0 seconds, got {self.seconds}")
+
+
+def derive_seed(seed: int, number: int, stream: int) -> int:
+    """An independent 32-bit seed for one purpose (stream) of one trial."""
+    return int(np.random.SeedSequence([seed, number, stream]).generate_state(1)[0])
+
+
+_ASK_STREAM, _TRIAL_STREAM = 0, 1
+
+
+class Study:
+    """A search: one space, one strategy, one estimator, one record.
+
+    >>> from archsearch.space import ChainSpace
+    >>> from archsearch.strategy import RandomSearch
+    >>> space = ChainSpace("vector", max_depth=2)
+    >>> class Depth(Estimator):
+    ...     def evaluate(self, genotype, context):
+    ...         return {"val_accuracy": float(genotype["depth"])}
+    >>> study = Study(space, RandomSearch(space), Depth(), seed=0)
+    >>> study.optimize(Budget(trials=5)).name
+    'BUDGET'
+    >>> len(study.trials)
+    5
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        strategy: Strategy,
+        estimator: Estimator,
+        storage: Storage | None = None,
+        *,
+        name: str = "study",
+        seed: int = 0,
+        config: Mapping[str, Any] | None = None,
+        trial_timeout: float | None = None,
+        max_repeats: int = 1000,
+    ) -> None:
+        if estimator.direction not in ("maximize", "minimize"):
+            raise ValueError(f"estimator direction must be maximize or minimize, "
+                             f"got {estimator.direction!r}")
+        self.space, self.strategy, self.estimator = space, strategy, estimator
+        self.storage = storage if storage is not None else InMemoryStorage()
+        self.trial_timeout = trial_timeout
+        self.max_repeats = max_repeats
+        self.info = self.storage.open_study(StudyInfo(
+            name=name, seed=seed, direction=estimator.direction, objective=estimator.objective,
+            config=dict(config or {}), version=__version__,
+        ))
+        self._trials: dict[int, FrozenTrial] = {t.number: t for t in self.storage.trials(name)}
+        self._by_key: dict[str, FrozenTrial] = {}
+        finished = sorted((t for t in self._trials.values() if t.finished),
+                          key=lambda t: (t.finish_order or 0, t.number))
+        for trial in finished:  # rebuild the strategy's state from the record
+            self._remember(trial)
+            self.strategy.tell(trial)
+        self._finish_counter = 1 + max((t.finish_order or 0 for t in finished), default=0)
+        # Trials that were running when a previous run died are evaluated again first.
+        self._rerun = deque(t for t in self._trials.values() if not t.finished)
+
+    # -- views -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def seed(self) -> int:
+        return self.info.seed
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return [self._trials[n] for n in sorted(self._trials)]
+
+    @property
+    def n_evaluated(self) -> int:
+        """Finished trials that reached the estimator (the budget counts these)."""
+        return sum(1 for t in self._trials.values() if t.finished and not t.cached)
+
+    @property
+    def best_trial(self) -> FrozenTrial | None:
+        done = [t for t in self._trials.values() if t.score is not None and not t.cached]
+        return max(done, key=lambda t: (t.score, -t.number)) if done else None
+
+    # -- ask and tell ----------------------------------------------------------------------
+    def ask(self) -> FrozenTrial | None:
+        """Start a trial: an interrupted one first, else the strategy's next proposal."""
+        if self._rerun:
+            trial = replace(self._rerun.popleft(), started_at=time.time())
+        else:
+            number = 1 + max(self._trials, default=-1)
+            rng = np.random.default_rng(derive_seed(self.seed, number, _ASK_STREAM))
+            genotype = self.strategy.ask(self.trials, rng)
+            if genotype is None:
+                return None
+            self.space.validate(genotype)  # a strategy bug surfaces here, not in training
+            trial = FrozenTrial(number, TrialState.RUNNING, genotype, self.space.key(genotype),
+                                started_at=time.time())
+        self._write(trial)
+        return trial
+
+    def tell(
+        self,
+        trial: FrozenTrial,
+        metrics: Mapping[str, float] | None = None,
+        error: str | None = None,
+        cached: bool = False,
+    ) -> FrozenTrial:
+        """Finish a trial with its metrics, or with an error message."""
+        value = None if metrics is None else metrics.get(self.estimator.objective)
+        if error is None and (value is None or not math.isfinite(float(value))):
+            error = (f"objective {self.estimator.objective!r} is missing" if value is None
+                     else f"objective {self.estimator.objective!r} is {value}")
+        done = replace(
+            trial,
+            state=TrialState.FAILED if error else TrialState.COMPLETE,
+            value=None if error else float(value),  # type: ignore[arg-type]
+            score=None if error else oriented(float(value), self.info.direction),  # type: ignore[arg-type]
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+            error=error,
+            finished_at=time.time(),
+            finish_order=self._finish_counter,
+            cached=cached,
+        )
+        self._finish_counter += 1
+        self._write(done)
+        self._remember(done)
+        self.strategy.tell(done)
+        return done
+
+    def evaluate(self, trial: FrozenTrial) -> FrozenTrial:
+        """Run the estimator on a started trial and record the outcome; never raises for
+        a failing architecture (the search goes on), only for KeyboardInterrupt."""
+        earlier = self._by_key.get(trial.key)
+        if earlier is not None:  # a repeat: answer from the record, spend no estimate
+            return self.tell(trial, earlier.metrics, earlier.error, cached=True)
+        context = TrialContext(trial.number, derive_seed(self.seed, trial.number, _TRIAL_STREAM),
+                               self.trial_timeout)
+        try:
+            metrics = self.estimator.evaluate(trial.genotype, context)
+        except Exception as err:  # noqa: BLE001 - any failure of one trial is recorded
+            return self.tell(trial, error=f"{type(err).__name__}: {err}")
+        return self.tell(trial, metrics)
+
+    def optimize(self, budget: Budget, callbacks: Iterable[Callback] = ()) -> StopReason:
+        """Run trials one after another until the budget is spent or nothing is left."""
+        callbacks = list(callbacks)
+        start = time.monotonic()
+        repeats = 0
+        while True:
+            if budget.trials is not None and self.n_evaluated >= budget.trials:
+                return StopReason.BUDGET
+            if budget.seconds is not None and time.monotonic() - start >= budget.seconds:
+                return StopReason.TIMEOUT
+            trial = self.ask()
+            if trial is None:
+                return StopReason.EXHAUSTED
+            done = self.evaluate(trial)
+            repeats = repeats + 1 if done.cached else 0
+            for callback in callbacks:
+                callback(self, done)
+            if repeats >= self.max_repeats:
+                return StopReason.REPEATS
+
+    # -- internals -----------------------------------------------------------------------
+    def _write(self, trial: FrozenTrial) -> None:
+        self.storage.write_trial(self.name, trial)
+        self._trials[trial.number] = trial
+
+    def _remember(self, trial: FrozenTrial) -> None:
+        if trial.finished and not trial.cached and trial.key not in self._by_key:
+            self._by_key[trial.key] = trial

@@ -1,0 +1,57 @@
+"""The immutable record of one trial, as strategies and users see it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from archsearch.space.genotype import Genotype
+
+
+class TrialState(str, Enum):
+    RUNNING = "running"  # asked, not yet told; after a crash such a trial is rerun
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """One architecture's evaluation.
+
+    ``score`` is the objective oriented so that larger is better (the negated value for
+    a minimised objective), or None unless complete: strategies compare scores only.
+    ``cached`` marks a repeated architecture answered from an earlier trial; it never
+    reached the estimator and does not count towards the budget.
+    """
+
+    number: int
+    state: TrialState
+    genotype: Genotype
+    key: str
+    value: float | None = None
+    score: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    finish_order: int | None = None
+    cached: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not TrialState.RUNNING
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+def oriented(value: float | None, direction: str) -> float | None:
+    """The score of a value: larger is better whatever the objective's direction."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value if direction == "maximize" else -value

@@ -1,0 +1,79 @@
+"""The shared conformance suite: every registered space and strategy must pass it.
+
+Adding a space or strategy to the factories below is all it takes to have it tested;
+later issues' spaces (tabular, cell) and strategies (evolution, RL) register here too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+
+from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.space import ChainSpace, Genotype, MultiBranchSpace, SearchSpace
+from archsearch.strategy.base import Strategy
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _tabular_spaces() -> dict[str, Callable[[], SearchSpace]]:
+    out: dict[str, Callable[[], SearchSpace]] = {}
+    try:
+        from archsearch.tabular.nb201 import NB201Space
+        from archsearch.tabular.nbgraph import NBGraphSpace
+    except ImportError:  # the tabular module is optional while it is being built
+        return out
+    out["nb201"] = NB201Space
+    out["nbgraph"] = NBGraphSpace
+    return out
+
+
+#: Small instances of every space: small enough that grid search can enumerate them.
+SPACES: Mapping[str, Callable[[], SearchSpace]] = {
+    "chain-image": lambda: ChainSpace("image", max_depth=3, widths=(8, 16)),
+    "chain-vector": lambda: ChainSpace("vector", max_depth=3, widths=(8, 16)),
+    "multi-branch-image": lambda: MultiBranchSpace(
+        "image", max_depth=3, ops=("conv3x3", "maxpool3x3", "identity"), widths=(8,),
+        activations=("relu",)),
+    "multi-branch-vector": lambda: MultiBranchSpace(
+        "vector", max_depth=3, widths=(8, 16), norms=("none",), activations=("relu",)),
+    **_tabular_spaces(),
+}
+
+
+def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
+    """Every strategy in the registry, built with its defaults."""
+    from archsearch import registry
+
+    out: dict[str, Callable[[SearchSpace, int], Strategy]] = {}
+    for name in registry.STRATEGIES:
+        try:
+            cls = registry.resolve("strategy", name)
+        except ImportError:  # an optional dependency (e.g. optuna) is absent
+            continue
+        out[name] = lambda space, seed, cls=cls: cls(space, seed=seed)
+    return out
+
+
+class EncodingObjective(Estimator):
+    """A cheap, deterministic, genotype-dependent objective for strategy checks: a fixed
+    random projection of the space's encoding.  Strategies see a real landscape with a
+    unique optimum, and a test can compute it independently."""
+
+    objective = "val_accuracy"
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        import numpy as np
+
+        self.space = space
+        dims = space.encode(space.sample(np.random.default_rng(0))).shape[0]
+        self._weights = np.random.default_rng(seed).normal(size=dims)
+
+    def score(self, genotype: Genotype) -> float:
+        return float(self.space.encode(genotype) @ self._weights)
+
+    def evaluate(self, genotype: Genotype, context: TrialContext) -> dict[str, float]:
+        value = self.score(genotype)
+        return {"val_accuracy": value, "test_accuracy": value}
