@@ -7,6 +7,7 @@ parameters are checked against the constructor they will be passed to.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -90,10 +91,14 @@ def _describe(annotation: Any) -> str:
 
 def check_params(where: str, target: Any, params: Mapping[str, Any]) -> None:
     """Check ``params`` against the signature of ``target`` (a class or function)."""
+    preset: set[str] = set()
+    if isinstance(target, functools.partial):  # e.g. optuna:<sampler> presets the sampler
+        preset = set(target.keywords)
+        target = target.func
     signature = inspect.signature(target)
     hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
     accepted = {n for n, p in signature.parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - _INJECTED
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - _INJECTED - preset
     for key, value in params.items():
         if key not in accepted:
             raise ConfigError(f"{where}: unknown key {key!r}; accepted: {', '.join(sorted(accepted))}")

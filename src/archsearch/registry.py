@@ -6,6 +6,7 @@ nor the optional benchmark packages.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -19,7 +20,15 @@ SPACES = {
 STRATEGIES = {
     "random": "archsearch.strategy.random_search:RandomSearch",
     "grid": "archsearch.strategy.grid:GridSearch",
+    "regularized-evolution": "archsearch.strategy.regularized_evolution:RegularizedEvolution",
+    "evolution": "archsearch.strategy.evolution:Evolution",
+    "reinforce": "archsearch.strategy.reinforce:Reinforce",
+    "local-search": "archsearch.strategy.local_search:LocalSearch",
 }
+
+#: ``optuna:<sampler>`` drives an Optuna sampler (optional extra ``archsearch[optuna]``).
+OPTUNA_PREFIX = "optuna:"
+OPTUNA_STRATEGY = "archsearch.strategy.optuna_sampler:OptunaStrategy"
 
 ESTIMATORS = {
     "training": "archsearch.estimation.training:TrainingEstimator",
@@ -33,7 +42,14 @@ KINDS = {"space": SPACES, "strategy": STRATEGIES, "estimator": ESTIMATORS}
 def resolve(kind: str, name: str) -> Any:
     """The class registered as ``name``; a ValueError listing the known names otherwise."""
     table = KINDS[kind]
+    if kind == "strategy" and name.startswith(OPTUNA_PREFIX):
+        cls = _load(OPTUNA_STRATEGY)
+        return functools.partial(cls, sampler=name[len(OPTUNA_PREFIX):])
     if name not in table:
         raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
-    module, attr = table[name].split(":")
+    return _load(table[name])
+
+
+def _load(path: str) -> Any:
+    module, attr = path.split(":")
     return getattr(importlib.import_module(module), attr)
