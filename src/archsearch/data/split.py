@@ -1,0 +1,31 @@
+"""The fixed train/test split used when a source has no test set of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Share of each class held out for testing, and the seed: fixed, so the test set never
+#: depends on a study's seed.
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+def stratified_split(
+    y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and test indices holding out ``test_fraction`` of every class.
+
+    Each class with at least two examples gives at least one to the test set and keeps at
+    least one for training; a class with a single example stays in training.
+    """
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        n_test = min(max(1, int(test_fraction * members.size + 0.5)), members.size - 1)
+        if n_test > 0:
+            held.append(rng.permutation(members)[:n_test])
+    test = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    keep = np.ones(y.shape[0], dtype=bool)
+    keep[test] = False
+    return np.flatnonzero(keep), test
