@@ -19,7 +19,7 @@ from archsearch.storage import SQLiteStorage, StorageError
 from archsearch.trial import FrozenTrial, TrialState
 
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,12 +50,21 @@ def _parser() -> argparse.ArgumentParser:
         help="retrain on train+validation before export (default: retrain exactly as the "
              "trial was trained, which reproduces its weights)",
     )
+
+    bench = sub.add_parser("bench", help="compare strategies on a NAS benchmark table")
+    bench.add_argument("--space", required=True, help="nb201 or nbgraph:<dataset>")
+    bench.add_argument("--strategies", required=True, help="comma-separated strategy names")
+    bench.add_argument("--budget", type=int, default=100, help="queries per run")
+    bench.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..K-1)")
+    bench.add_argument("--workers", type=int, help="processes (default: one per core)")
+    bench.add_argument("--metric", help="the table's search metric (e.g. nb201's noisy accuracy)")
+    bench.add_argument("--out", type=Path, required=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "show": _show, "export": _export}
+    commands = {"run": _run, "show": _show, "export": _export, "bench": _bench}
     try:
         return commands[args.command](args)
     except (ConfigError, StorageError, ValueError, FileNotFoundError) as err:
@@ -222,6 +231,24 @@ def _export(args: argparse.Namespace) -> int:
     written = export_trial(_stored_config(storage, name), info.seed, chosen, args.out,
                            retrain_full=args.retrain_full, console=console)
     console.print(f"exported trial {chosen.number} to {args.out}: {', '.join(written)}")
+    return 0
+
+
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from archsearch.bench import markdown_table, run_bench
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    with Progress(MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("runs", total=len(strategies) * args.seeds)
+        summary = run_bench(
+            args.space, strategies, args.budget, args.seeds, args.out, workers=args.workers,
+            metric=args.metric, progress=lambda done, total: bar.update(task, completed=done))
+    console.print(markdown_table(summary))
+    console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")
     return 0
 
 

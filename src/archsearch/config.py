@@ -54,7 +54,12 @@ class Config:
     data: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as YAML would spell it: ``parse_config(c.to_dict()) == c``."""
+        out: dict[str, Any] = {"study": asdict(self.study), "data": self.data}
+        for section in ("space", "strategy", "estimator"):
+            component: Component = getattr(self, section)
+            out[section] = {"name": component.name, **component.params}
+        return out
 
     def search_part(self) -> dict[str, Any]:
         """What defines the search (not its budget): must match to resume a study."""
@@ -86,6 +91,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
 
 
 def _describe(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 

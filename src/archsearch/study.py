@@ -98,16 +98,20 @@ class Study:
             name=name, seed=seed, direction=estimator.direction, objective=estimator.objective,
             config=dict(config or {}), version=__version__,
         ))
-        self._trials: dict[int, FrozenTrial] = {t.number: t for t in self.storage.trials(name)}
+        # Trial numbers are 0..n-1, so a list indexed by number is the whole record.
+        self._trials: list[FrozenTrial] = self.storage.trials(name)
+        if [t.number for t in self._trials] != list(range(len(self._trials))):
+            raise ValueError(f"study {name!r} has gaps in its trial numbers; the record is damaged")
         self._by_key: dict[str, FrozenTrial] = {}
-        finished = sorted((t for t in self._trials.values() if t.finished),
+        finished = sorted((t for t in self._trials if t.finished),
                           key=lambda t: (t.finish_order or 0, t.number))
         for trial in finished:  # rebuild the strategy's state from the record
             self._remember(trial)
             self.strategy.tell(trial)
         self._finish_counter = 1 + max((t.finish_order or 0 for t in finished), default=0)
         # Trials that were running when a previous run died are evaluated again first.
-        self._rerun = deque(t for t in self._trials.values() if not t.finished)
+        self._rerun = deque(t for t in self._trials if not t.finished)
+        self._n_evaluated = sum(1 for t in self._trials if t.finished and not t.cached)
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -120,16 +124,17 @@ class Study:
 
     @property
     def trials(self) -> list[FrozenTrial]:
-        return [self._trials[n] for n in sorted(self._trials)]
+        """Every trial, by number (a shared list: do not modify it)."""
+        return self._trials
 
     @property
     def n_evaluated(self) -> int:
         """Finished trials that reached the estimator (the budget counts these)."""
-        return sum(1 for t in self._trials.values() if t.finished and not t.cached)
+        return self._n_evaluated
 
     @property
     def best_trial(self) -> FrozenTrial | None:
-        done = [t for t in self._trials.values() if t.score is not None and not t.cached]
+        done = [t for t in self._trials if t.score is not None and not t.cached]
         return max(done, key=lambda t: (t.score, -t.number)) if done else None
 
     # -- ask and tell ----------------------------------------------------------------------
@@ -138,7 +143,7 @@ class Study:
         if self._rerun:
             trial = replace(self._rerun.popleft(), started_at=time.time())
         else:
-            number = 1 + max(self._trials, default=-1)
+            number = len(self._trials)
             rng = np.random.default_rng(derive_seed(self.seed, number, _ASK_STREAM))
             genotype = self.strategy.ask(self.trials, rng)
             if genotype is None:
@@ -173,6 +178,7 @@ class Study:
             cached=cached,
         )
         self._finish_counter += 1
+        self._n_evaluated += 0 if cached else 1
         self._write(done)
         self._remember(done)
         self.strategy.tell(done)
@@ -215,7 +221,10 @@ class Study:
     # -- internals -----------------------------------------------------------------------
     def _write(self, trial: FrozenTrial) -> None:
         self.storage.write_trial(self.name, trial)
-        self._trials[trial.number] = trial
+        if trial.number == len(self._trials):
+            self._trials.append(trial)
+        else:
+            self._trials[trial.number] = trial
 
     def _remember(self, trial: FrozenTrial) -> None:
         if trial.finished and not trial.cached and trial.key not in self._by_key:

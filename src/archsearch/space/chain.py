@@ -142,12 +142,22 @@ class MultiBranchSpace(ChainSpace):
 
     name = "multi-branch"
 
-    def __init__(self, *args: object, merges: Sequence[str] = MERGES, **kwargs: object) -> None:
+    def __init__(
+        self,
+        modality: str = "image",
+        max_depth: int = 4,
+        min_depth: int = 1,
+        ops: Sequence[str] | None = None,
+        widths: Sequence[int] | None = None,
+        activations: Sequence[str] | None = None,
+        norms: Sequence[str] | None = None,
+        merges: Sequence[str] = MERGES,
+    ) -> None:
         bad = [m for m in merges if m not in MERGES]
         if bad or not merges:
             raise ValueError(f"merges must be a non-empty subset of {MERGES}, got {list(merges)}")
         self.merges = tuple(merges)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(modality, max_depth, min_depth, ops, widths, activations, norms)
 
     def _layer_decisions(self, i: int) -> list[Decision]:
         exists = when("depth", *range(max(i + 1, self.min_depth), self.max_depth + 1))

@@ -1,0 +1,258 @@
+"""``archsearch bench``: compare strategies on a published table over many seeds.
+
+Every run goes through the ordinary ``Study`` loop (in memory), so what is measured is
+what users run.  The budget is the number of estimator queries: a repeated architecture
+is answered from the study's record and does not count (see ``Study.evaluate``).
+
+For the architecture that is best on the search metric so far (the incumbent), a run
+records two regrets after each query: *search regret* (the table's best search metric
+minus the incumbent's) and *test regret* (the test metric of the table's best-on-search
+architecture minus the incumbent's test metric).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archsearch import registry
+from archsearch.estimation.base import Estimator
+from archsearch.space.base import SearchSpace
+from archsearch.study import Budget, Study
+from archsearch.trial import FrozenTrial
+
+#: Budgets at which summary.json reports regrets (those up to the run's budget).
+REPORT_BUDGETS = (10, 25, 50, 100, 200, 300, 500, 1000)
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """What the table says is best: the optimum of the search metric, the test metric of
+    the architecture that attains it, and the best test metric of any architecture."""
+
+    best_search: float
+    test_of_best_search: float
+    best_test: float
+
+
+def parse_problem(problem: str) -> tuple[str, dict[str, Any]]:
+    """``nb201`` or ``nbgraph:cora`` -> (table name, keyword arguments)."""
+    name, _, dataset = problem.partition(":")
+    if name not in ("nb201", "nbgraph"):
+        raise ValueError(f"unknown benchmark space {problem!r}; use nb201 or nbgraph:<dataset>")
+    if name == "nbgraph" and not dataset:
+        raise ValueError("nbgraph needs a dataset, e.g. nbgraph:cora")
+    if name == "nb201" and dataset:
+        raise ValueError(f"nb201 takes no dataset (got {dataset!r})")
+    return name, ({"dataset": dataset} if dataset else {})
+
+
+def _construct(kind: str, name: str, params: dict[str, Any]) -> Any:
+    cls = registry.resolve(kind, name)
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in params.items() if k in accepted})
+
+
+@lru_cache(maxsize=8)
+def load_problem(problem: str, metric: str | None = None) -> tuple[SearchSpace, Estimator]:
+    """The space and estimator of a benchmark; cached so a worker loads each table once."""
+    name, params = parse_problem(problem)
+    estimator_params = dict(params, **({"metric": metric} if metric else {}))
+    return _construct("space", name, params), _construct("estimator", name, estimator_params)
+
+
+def compute_oracle(space: SearchSpace, estimator: Estimator, test_metric: str) -> Oracle:
+    """Look up every architecture once (a table makes this cheap)."""
+    from archsearch.estimation.base import TrialContext
+
+    context = TrialContext(number=0, seed=0)
+    best = (-math.inf, -math.inf)
+    best_test = -math.inf
+    sign = 1.0 if estimator.direction == "maximize" else -1.0
+    for genotype in space.enumerate():
+        metrics = estimator.evaluate(genotype, context)
+        search, test = sign * metrics[estimator.objective], sign * metrics[test_metric]
+        best = max(best, (search, test))  # ties on search: the better test, as the table's
+        best_test = max(best_test, test)
+    return Oracle(sign * best[0], sign * best[1], sign * best_test)
+
+
+def run_one(
+    problem: str, strategy: str, seed: int, budget: int, metric: str | None, test_metric: str
+) -> dict[str, Any]:
+    """One seeded run: the incumbent's search and test metric after each query."""
+    space, estimator = load_problem(problem, metric)
+    search_curve: list[float] = []
+    test_curve: list[float] = []
+    incumbent: list[FrozenTrial] = []
+
+    def record(study: Study, trial: FrozenTrial) -> None:
+        if trial.cached:
+            return
+        if trial.score is not None and (not incumbent or trial.score > incumbent[0].score):  # type: ignore[operator]
+            incumbent[:] = [trial]
+        if incumbent:
+            search_curve.append(float(incumbent[0].value))  # type: ignore[arg-type]
+            test_curve.append(float(incumbent[0].metrics[test_metric]))
+        else:
+            search_curve.append(math.nan)
+            test_curve.append(math.nan)
+
+    strategy_obj = registry.resolve("strategy", strategy)(space, seed=seed)
+    study = Study(space, strategy_obj, estimator, seed=seed)
+    reason = study.optimize(Budget(trials=budget), callbacks=[record])
+    return {"strategy": strategy, "seed": seed, "stop": reason.name,
+            "search": search_curve, "test": test_curve}
+
+
+def _pad(curve: Sequence[float], n: int) -> list[float]:
+    """A run that stopped early (space exhausted) keeps its last incumbent."""
+    out = list(curve[:n])
+    last = out[-1] if out else math.nan
+    return out + [last] * (n - len(out))
+
+
+def summarise(runs: Sequence[dict[str, Any]], oracle: Oracle, budget: int,
+              direction: str = "maximize") -> dict[str, Any]:
+    """Mean, std and median of both regrets at the report budgets, per strategy."""
+    sign = 1.0 if direction == "maximize" else -1.0
+    out: dict[str, Any] = {"oracle": asdict(oracle), "budget": budget, "strategies": {}}
+    for name in dict.fromkeys(r["strategy"] for r in runs):
+        mine = [r for r in runs if r["strategy"] == name]
+        search = sign * (oracle.best_search - np.array([_pad(r["search"], budget) for r in mine]))
+        test = sign * (oracle.test_of_best_search - np.array([_pad(r["test"], budget) for r in mine]))
+        at: dict[str, Any] = {}
+        for b in [b for b in REPORT_BUDGETS if b <= budget] or [budget]:
+            at[str(b)] = {
+                kind: {"mean": float(np.mean(v[:, b - 1])), "std": float(np.std(v[:, b - 1])),
+                       "median": float(np.median(v[:, b - 1]))}
+                for kind, v in (("search_regret", search), ("test_regret", test))
+            }
+        reached = [int(np.argmax(row <= 1e-9)) + 1 if np.any(row <= 1e-9) else math.inf
+                   for row in search]
+        median_reach = float(np.median(reached))
+        out["strategies"][name] = {
+            "runs": len(mine), "at": at,
+            "median_queries_to_optimum": None if math.isinf(median_reach) else median_reach,
+            "fraction_reaching_optimum": float(np.mean([not math.isinf(x) for x in reached])),
+        }
+    return out
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    budgets = list(next(iter(summary["strategies"].values()))["at"])
+    lines = [
+        "| strategy | " + " | ".join(f"search regret @{b}" for b in budgets)
+        + " | test regret @" + budgets[-1] + " | median queries to optimum |",
+        "|---" * (len(budgets) + 3) + "|",
+    ]
+    for name, s in summary["strategies"].items():
+        cells = [f"{s['at'][b]['search_regret']['mean']:.4f} ± {s['at'][b]['search_regret']['std']:.4f}"
+                 for b in budgets]
+        test = s["at"][budgets[-1]]["test_regret"]
+        reach = s["median_queries_to_optimum"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {test['mean']:.4f} ± {test['std']:.4f}"
+                     f" | {'not reached' if reach is None else f'{reach:g}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_regret(runs: Sequence[dict[str, Any]], oracle: Oracle, budget: int, path: Path,
+                title: str, direction: str = "maximize") -> bool:
+    """Mean regret with a 95% confidence band, log scale; False if matplotlib is absent.
+    A mean at or below zero (test regret can be negative) is drawn at the floor."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    x = np.arange(1, budget + 1)
+    for ax, kind, best in ((axes[0], "search", oracle.best_search),
+                           (axes[1], "test", oracle.test_of_best_search)):
+        for name in dict.fromkeys(r["strategy"] for r in runs):
+            sign = 1.0 if direction == "maximize" else -1.0
+            curves = sign * (best - np.array([_pad(r[kind], budget) for r in runs
+                                              if r["strategy"] == name]))
+            mean = np.nanmean(curves, axis=0)
+            half = 1.96 * np.nanstd(curves, axis=0) / math.sqrt(len(curves))
+            floor = 1e-4
+            ax.plot(x, np.maximum(mean, floor), label=name)
+            ax.fill_between(x, np.maximum(mean - half, floor), np.maximum(mean + half, floor),
+                            alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("queries")
+        ax.set_ylabel(f"{kind} regret (mean, 95% CI)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def run_bench(
+    problem: str,
+    strategies: Sequence[str],
+    budget: int,
+    seeds: int,
+    out: Path,
+    *,
+    workers: int | None = None,
+    metric: str | None = None,
+    test_metric: str = "test_accuracy",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run every strategy for every seed, write the four outputs, return the summary."""
+    if budget < 1 or seeds < 1:
+        raise ValueError("budget and seeds must be at least 1")
+    for name in strategies:
+        registry.resolve("strategy", name)  # fail before any work on a bad name
+    space, estimator = load_problem(problem, metric)
+    oracle = compute_oracle(space, estimator, test_metric)
+    jobs = [(problem, s, seed, budget, metric, test_metric) for s in strategies
+            for seed in range(seeds)]
+    workers = workers or os.cpu_count() or 1
+    runs: list[dict[str, Any]] = []
+    if workers == 1:
+        for job in jobs:
+            runs.append(run_one(*job))
+            if progress:
+                progress(len(runs), len(jobs))
+    else:
+        # fork shares the loaded tables with the workers (copy-on-write); the parent has
+        # started no threads of its own at this point.
+        context = get_context("fork" if "fork" in get_all_start_methods() else None)
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            chunk = max(1, len(jobs) // (workers * 8))
+            for result in pool.map(run_one, *zip(*jobs), chunksize=chunk):
+                runs.append(result)
+                if progress:
+                    progress(len(runs), len(jobs))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "runs.jsonl", "w") as f:
+        for r in runs:
+            f.write(json.dumps(r) + "\n")
+    summary = summarise(runs, oracle, budget, estimator.direction)
+    summary.update({"problem": problem, "seeds": seeds, "metric": estimator.objective,
+                    "test_metric": test_metric})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(
+        f"{problem}, {seeds} seeds, budget {budget}, search metric {estimator.objective}"
+        f" (mean ± std over seeds)\n\n" + markdown_table(summary))
+    plot_regret(runs, oracle, budget, out / "regret.png", f"{problem}, {seeds} seeds",
+                estimator.direction)
+    return summary
