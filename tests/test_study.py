@@ -50,7 +50,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     assert study.optimize(Budget(trials=10)) is StopReason.BUDGET
     states = {t.number: t for t in study.trials}
     assert len(states) == 10
-    for number, fault in faults.items():
+    for number in faults:
         assert states[number].state is TrialState.FAILED
         assert states[number].error
         assert states[number].score is None

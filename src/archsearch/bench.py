@@ -238,7 +238,7 @@ def run_bench(
         context = get_context("fork" if "fork" in get_all_start_methods() else None)
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             chunk = max(1, len(jobs) // (workers * 8))
-            for result in pool.map(run_one, *zip(*jobs), chunksize=chunk):
+            for result in pool.map(run_one, *zip(*jobs, strict=True), chunksize=chunk):
                 runs.append(result)
                 if progress:
                     progress(len(runs), len(jobs))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 #: The value of one decision.  Kept to JSON scalars so a genotype survives a round trip.
-Value = Union[str, int, bool]
+Value = str | int | bool
 
 
 @dataclass(frozen=True)
