@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The value of one decision.  Kept to JSON scalars so a genotype survives a round trip.
 Value = str | int | bool
@@ -24,6 +24,11 @@ class Genotype(Mapping[str, Value]):
     """
 
     items_: tuple[tuple[str, Value], ...]
+    # A dict view for O(1) lookups; derived from items_, so not part of equality or hash.
+    _lookup: dict[str, Value] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lookup", dict(self.items_))
 
     @classmethod
     def of(cls, values: Mapping[str, Value]) -> Genotype:
@@ -35,10 +40,10 @@ class Genotype(Mapping[str, Value]):
         return cls(tuple(sorted(values.items())))
 
     def __getitem__(self, name: str) -> Value:
-        for key, value in self.items_:
-            if key == name:
-                return value
-        raise KeyError(name)
+        return self._lookup[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lookup
 
     def __iter__(self) -> Iterator[str]:
         return (key for key, _ in self.items_)
@@ -47,11 +52,11 @@ class Genotype(Mapping[str, Value]):
         return len(self.items_)
 
     def replace(self, **changes: Value) -> Genotype:
-        return Genotype.of({**dict(self.items_), **changes})
+        return Genotype.of({**self._lookup, **changes})
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no whitespace, so equal genotypes give equal text."""
-        return json.dumps(dict(self.items_), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self._lookup, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Genotype:
