@@ -1,0 +1,366 @@
+"""Train-from-scratch estimation: build the genotype's network, train it, score it.
+
+The data live on the device as tensors, prepared once per estimator; batches are
+slices of a random permutation (no DataLoader, no per-sample Python).  The training
+loop never waits on the device inside an epoch: losses are kept as tensors and looked
+at once per epoch, which is also where a non-finite loss is caught.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archsearch.data.dataset import Dataset
+from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
+from archsearch.estimation.cost import count_flops, count_parameters, measure_latency
+from archsearch.nn.builder import LayeredSpace, build_network
+from archsearch.nn.ops import Standardize
+from archsearch.space.genotype import Genotype
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class _Tensors:
+    """The dataset on the device, standardised; ``scale``/``mean``/``std`` say how."""
+
+    device: torch.device
+    x_fit: torch.Tensor
+    y_fit: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    scale: float
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+@dataclass
+class _Trained:
+    model: nn.Module
+    train_loss: float
+    train_seconds: float
+
+
+class _Deadline:
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.end = math.inf if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise TrialTimeout(f"trial exceeded its {self.seconds:g} s time limit")
+
+
+class TrainingEstimator(Estimator):
+    """Trains each candidate from scratch on ``dataset`` and reports its validation accuracy.
+
+    The validation split is carved from the train arrays by ``split_seed`` (stratified by
+    class) and is fixed for the whole study; the trial's ``context.seed`` sets the
+    weight initialisation and the batch order, so a trial is reproducible (bitwise on the
+    CPU at a fixed thread count; CUDA kernels may differ in the last bits).  Inputs are
+    scaled (``uint8`` by 1/255) and standardised per channel with the fit split's mean
+    and std.  The learning rate follows ``schedule``: ``"cosine"`` decays it from ``lr``
+    towards 0 over all training steps, updated every step; ``"constant"`` keeps it.
+    ``bf16`` autocasting applies on CUDA only.  Each epoch drops its last partial batch
+    (BatchNorm cannot train on a batch of one).  The test set is scored for the record
+    and never used for selection.  ``context.timeout`` counts from the start of
+    ``evaluate`` and is checked before every batch, in training and in scoring.
+
+    Metrics: ``val_accuracy``, ``test_accuracy``, ``train_loss`` (last epoch's mean),
+    ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training loop
+    alone), ``latency_seconds`` (median batch-1 forward pass) and ``epochs``.
+    """
+
+    objective = "val_accuracy"
+    direction = "maximize"
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        space: LayeredSpace,
+        *,
+        epochs: int = 10,
+        batch_size: int = 128,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str = "cosine",
+        val_fraction: float = 0.2,
+        device: str = "auto",
+        bf16: bool = False,
+        split_seed: int = 0,
+        latency_repeats: int = 20,
+        stem_width: int = 16,
+    ) -> None:
+        self.dataset = dataset
+        self.space = space
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.val_fraction = val_fraction
+        self.device = device
+        self.bf16 = bf16
+        self.split_seed = split_seed
+        self.latency_repeats = latency_repeats
+        self.stem_width = stem_width
+        self._tensors: _Tensors | None = None  # filled on first use
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Device tensors do not travel to worker processes; each worker prepares its own.
+        return {**self.__dict__, "_tensors": None}
+
+    # -- public ---------------------------------------------------------------------
+
+    def evaluate(self, genotype: Genotype, context: TrialContext) -> Mapping[str, float]:
+        deadline = _Deadline(context.timeout)
+        data = self._data()
+        with _release_on_failure(data.device):
+            return self._evaluate(genotype, context.seed, data, deadline)
+
+    def train_final(
+        self, genotype: Genotype, seed: int, *, include_validation: bool
+    ) -> tuple[nn.Module, dict[str, float]]:
+        """Train the final model, on train + validation when ``include_validation``.
+
+        Returns the model (on the CPU, in eval mode, with the input standardisation built
+        in, so it takes inputs as the ``Dataset`` stores them) and its metrics.
+        """
+        data = self._data()
+        x, y = data.x_fit, data.y_fit
+        if include_validation:
+            x, y = torch.cat([x, data.x_val]), torch.cat([y, data.y_val])
+        with _release_on_failure(data.device):
+            trained = self._train(genotype, seed, x, y, _Deadline(None))
+            metrics = {
+                "test_accuracy": self._accuracy(trained.model, data.x_test, data.y_test),
+                "train_loss": trained.train_loss,
+                "train_seconds": trained.train_seconds,
+                "params": float(count_parameters(trained.model)),
+                "flops": float(count_flops(trained.model, self.dataset.input_shape)),
+                "epochs": float(self.epochs),
+            }
+            if not include_validation:
+                metrics["val_accuracy"] = self._accuracy(trained.model, data.x_val, data.y_val)
+            model = nn.Sequential(OrderedDict(
+                standardize=Standardize(data.scale, data.mean, data.std),
+                net=trained.model,
+            ))
+        return model.cpu().eval(), metrics
+
+    # -- one trial ------------------------------------------------------------------
+
+    def _evaluate(
+        self, genotype: Genotype, seed: int, data: _Tensors, deadline: _Deadline
+    ) -> dict[str, float]:
+        trained = self._train(genotype, seed, data.x_fit, data.y_fit, deadline)
+        model, shape = trained.model, self.dataset.input_shape
+        metrics = {
+            "val_accuracy": self._accuracy(model, data.x_val, data.y_val, deadline),
+            "test_accuracy": self._accuracy(model, data.x_test, data.y_test, deadline),
+            "train_loss": trained.train_loss,
+            "params": float(count_parameters(model)),
+            "flops": float(count_flops(model, shape)),
+            "train_seconds": trained.train_seconds,
+        }
+        deadline.check()
+        metrics["latency_seconds"] = measure_latency(
+            model, shape, data.device, repeats=self.latency_repeats
+        )
+        metrics["epochs"] = float(self.epochs)
+        return metrics
+
+    def _train(
+        self, genotype: Genotype, seed: int, x: torch.Tensor, y: torch.Tensor,
+        deadline: _Deadline,
+    ) -> _Trained:
+        """The one training loop evaluate and train_final share."""
+        self._check_args()
+        layers = self.space.layers(genotype)
+        with torch.random.fork_rng(devices=[]):  # seed the init without touching global state
+            torch.manual_seed(seed)
+            model = build_network(
+                layers, self.dataset.input_shape, self.dataset.num_classes,
+                stem_width=self.stem_width,
+            )
+        model.to(x.device)
+        optimizer = self._make_optimizer(model)
+        order = torch.Generator().manual_seed(seed)  # batch order, on the CPU for portability
+        autocast = self._autocast(x.device)
+
+        n = x.shape[0]
+        batch = min(self.batch_size, n)
+        steps = n // batch  # drop the last partial batch
+        lrs = self._learning_rates(steps * self.epochs)
+        train_loss = math.nan
+        model.train()
+        start = time.perf_counter()
+        for epoch in range(self.epochs):
+            perm = torch.randperm(n, generator=order).to(x.device, non_blocking=True)
+            losses = []
+            for step in range(steps):
+                deadline.check()
+                for group in optimizer.param_groups:
+                    group["lr"] = lrs[epoch * steps + step]
+                idx = perm[step * batch:(step + 1) * batch]
+                with autocast():
+                    loss = F.cross_entropy(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+            # One device sync per epoch: find a non-finite loss and the epoch's mean.
+            epoch_losses = torch.stack(losses).float()
+            finite = torch.isfinite(epoch_losses)
+            if not bool(finite.all()):
+                bad = int((~finite).nonzero()[0, 0]) + 1
+                raise TrialFailed(f"non-finite loss at epoch {epoch + 1} step {bad}")
+            train_loss = float(epoch_losses.mean())
+        return _Trained(model, train_loss, time.perf_counter() - start)
+
+    def _accuracy(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+        deadline: _Deadline | None = None,
+    ) -> float:
+        if x.shape[0] == 0:
+            return math.nan
+        model.eval()
+        autocast = self._autocast(x.device)
+        correct = torch.zeros((), dtype=torch.long, device=x.device)
+        chunk = 4 * self.batch_size  # no activations kept for backward: larger batches fit
+        with torch.no_grad():
+            for i in range(0, x.shape[0], chunk):
+                if deadline is not None:
+                    deadline.check()
+                with autocast():
+                    logits = model(x[i:i + chunk])
+                correct += (logits.argmax(dim=1) == y[i:i + chunk]).sum()
+        return float(correct) / x.shape[0]
+
+    # -- setup ----------------------------------------------------------------------
+
+    def _check_args(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.latency_repeats < 1:
+            raise ValueError("epochs, batch_size and latency_repeats must be >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params, lr, wd = model.parameters(), self.lr, self.weight_decay
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
+
+    def _learning_rates(self, total_steps: int) -> list[float]:
+        """Per-step rates, precomputed so the loop only assigns a float."""
+        if self.schedule == "constant":
+            return [self.lr] * total_steps
+        return [self.lr * 0.5 * (1 + math.cos(math.pi * t / total_steps))
+                for t in range(total_steps)]
+
+    def _autocast(
+        self, device: torch.device
+    ) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+        if self.bf16 and device.type == "cuda":
+            return partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext
+
+    def _resolve_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _data(self) -> _Tensors:
+        device = self._resolve_device()
+        if self._tensors is None or self._tensors.device != device:
+            self._tensors = _prepare(self.dataset, self.val_fraction, self.split_seed, device)
+        return self._tensors
+
+
+def _split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and validation indices: each class gives ``round(val_fraction * count)``."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    val = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+    val_idx = np.sort(np.concatenate([v[:round(val_fraction * v.size)] for v in val]))
+    if val_idx.size == 0:
+        raise ValueError(f"val_fraction={val_fraction} leaves no validation examples")
+    fit = np.ones(y.shape[0], dtype=bool)
+    fit[val_idx] = False
+    return np.flatnonzero(fit), val_idx
+
+
+def _prepare(dataset: Dataset, val_fraction: float, seed: int, device: torch.device) -> _Tensors:
+    fit_idx, val_idx = _split(dataset.y_train, val_fraction, seed)
+    scale = 1 / 255 if dataset.x_train.dtype == np.uint8 else 1.0
+
+    def load(x: np.ndarray) -> torch.Tensor:
+        # Copy the compact raw array, convert on the device.
+        return torch.from_numpy(np.ascontiguousarray(x)).to(device).float() * scale
+
+    x_fit = load(dataset.x_train[fit_idx])
+    dims = [d for d in range(x_fit.dim()) if d != 1]  # all but channels / features
+    std, mean = torch.std_mean(x_fit, dim=dims, correction=0, keepdim=True)
+    std = torch.where(std > 0, std, torch.ones_like(std))  # constant features stay put
+
+    def standardize(x: torch.Tensor) -> torch.Tensor:
+        return (x - mean) / std
+
+    def labels(y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
+
+    return _Tensors(
+        device=device,
+        x_fit=standardize(x_fit),
+        y_fit=labels(dataset.y_train[fit_idx]),
+        x_val=standardize(load(dataset.x_train[val_idx])),
+        y_val=labels(dataset.y_train[val_idx]),
+        x_test=standardize(load(dataset.x_test)),
+        y_test=labels(dataset.y_test),
+        scale=scale,
+        mean=mean.flatten(),
+        std=std.flatten(),
+    )
+
+
+@contextlib.contextmanager
+def _release_on_failure(device: torch.device) -> Iterator[None]:
+    """Free a failed trial's model and activations before the error propagates.
+
+    The traceback keeps the frames of the training loop, and their locals, alive; clearing
+    them lets the study hold the error without holding the model.
+    """
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        traceback.clear_frames(exc.__traceback__)
+        torch.cuda.empty_cache()
+        raise TrialFailed(f"out of memory: {exc}") from None
+    except BaseException as exc:
+        traceback.clear_frames(exc.__traceback__)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise
