@@ -67,8 +67,15 @@ def test_run_show_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         best["metrics"]["test_accuracy"])
     import torch
 
-    state = torch.load(out / "model.pt", weights_only=True)
-    assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+    from archsearch.data import load_dataset
+    from archsearch.export import load_exported
+
+    model = load_exported(out)
+    data = load_dataset("digits")
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(data.x_test)).argmax(1).numpy()
+    accuracy = float((predicted == data.y_test).mean())
+    assert accuracy == pytest.approx(metrics["export_metrics"]["test_accuracy"], abs=1e-6)
 
 
 def test_run_extends_a_finished_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

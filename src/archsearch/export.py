@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -40,7 +42,42 @@ def export_trial(
         written.append("model.pt")
         metrics["export_metrics"] = final
         metrics["retrained_on"] = mode
+        dataset = components.dataset
+        metrics["network"] = {
+            "space": {"name": config.space.name, **config.space.params},
+            "input_shape": list(dataset.input_shape), "classes": list(dataset.classes),
+            "input_scale": float(model.standardize.scale), "stem_width":
+                getattr(components.estimator, "stem_width", 16),
+        }
     metrics["architecture"] = components.space.format(trial.genotype)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     written.append("metrics.json")
     return written
+
+
+def load_exported(folder: str | Path) -> Any:
+    """The exported network, ready for inference: it takes inputs as the dataset stores
+    them (raw pixels or features) and returns logits over ``metrics.json``'s classes."""
+    import torch
+    from torch import nn
+
+    from archsearch import registry
+    from archsearch.nn import build_from_genotype
+    from archsearch.nn.ops import Standardize
+    from archsearch.space.genotype import Genotype
+
+    folder = Path(folder)
+    info = json.loads((folder / "metrics.json").read_text())["network"]
+    space_params = dict(info["space"])
+    space = registry.resolve("space", space_params.pop("name"))(**space_params)
+    genotype = Genotype.from_json((folder / "genotype.json").read_text())
+    shape = tuple(info["input_shape"])
+    net = build_from_genotype(space, genotype, shape, len(info["classes"]),
+                              stem_width=info["stem_width"])
+    channels = shape[0]
+    model = nn.Sequential(OrderedDict(
+        standardize=Standardize(info["input_scale"], torch.zeros(channels), torch.ones(channels)),
+        net=net,
+    ))
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    return model.eval()
