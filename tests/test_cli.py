@@ -163,3 +163,23 @@ def _safe(db: Path) -> list[tuple[int, str, str, float | None]]:
         return _trials(db)
     except sqlite3.OperationalError:  # the schema is not written yet
         return []
+
+
+def test_run_with_two_worker_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "p.db"
+    config = _config(tmp_path, study__trials=4)
+    assert main(["run", str(config), "--storage", str(db), "--workers", "2"]) == 0
+    shown = _show_json(db, capsys)
+    assert len(shown["trials"]) == 4 and all(t["state"] == "complete" for t in shown["trials"])
+    # Each trial's seed comes from its number: the same trials as a serial run.
+    serial = tmp_path / "s.db"
+    assert main(["run", str(config), "--storage", str(serial)]) == 0
+    again = _show_json(serial, capsys)
+    assert [(t["key"], t["value"]) for t in again["trials"]] == \
+        [(t["key"], t["value"]) for t in shown["trials"]]
+
+
+def test_executor_section_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, executor={"name": "processes", "wrokers": 2})
+    assert main(["run", str(config), "--storage", str(tmp_path / "x.db")]) == 2
+    assert "executor (processes): unknown key 'wrokers'" in capsys.readouterr().err

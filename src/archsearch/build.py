@@ -9,6 +9,7 @@ from typing import Any
 from archsearch import registry
 from archsearch.config import Config, ConfigError
 from archsearch.estimation.base import Estimator
+from archsearch.execution.base import Executor
 from archsearch.space.base import SearchSpace
 from archsearch.storage import Storage, StorageError, open_storage
 from archsearch.strategy.base import Strategy
@@ -80,3 +81,8 @@ def build_study(
         )
     except StorageError as err:
         raise ConfigError(str(err)) from None
+
+
+def build_executor(config: Config) -> Executor:
+    """The executor the config names (serial by default)."""
+    return registry.resolve("executor", config.executor.name)(**config.executor.params)

@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from archsearch import __version__
-from archsearch.config import Component, Config, ConfigError, load_config, parse_config
+from archsearch import __version__, registry
+from archsearch.config import Component, Config, ConfigError, check_params, load_config, parse_config
 from archsearch.storage import SQLiteStorage, StorageError
 from archsearch.trial import FrozenTrial, TrialState
 
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=int, help="trial budget for the whole study")
     run.add_argument("--seed", type=int, help="the seed everything derives from")
     run.add_argument("--timeout", type=float, help="wall-time budget of this run, in seconds")
+    run.add_argument("--executor", choices=["serial", "processes", "ray"],
+                     help="where trials run (default: the config's, else serial)")
+    run.add_argument("--workers", type=int, help="trials in flight (processes and ray)")
 
     show = sub.add_parser("show", help="the trials of a study and its best architecture")
     show.add_argument("storage", type=Path)
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- run ---------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
-    from archsearch.build import build_components, build_study
+    from archsearch.build import build_components, build_executor, build_study
     from archsearch.progress import StudyProgress
     from archsearch.study import Budget
 
@@ -87,6 +90,16 @@ def _run(args: argparse.Namespace) -> int:
     if study_cfg.storage is None:
         study_cfg = replace(study_cfg, storage=f"runs/{study_cfg.name}.db")
     config = replace(config, study=study_cfg)
+    if args.executor or args.workers:
+        name = args.executor or config.executor.name
+        if name == "serial" and args.workers and args.workers > 1:
+            name = "processes"  # --workers alone asks for parallel trials
+        params = dict(config.executor.params) if name == config.executor.name else {}
+        if args.workers:
+            params["workers"] = args.workers
+        check_params(f"executor ({name})", registry.resolve("executor", name), params)
+        config = replace(config, executor=Component(name, params))
+    executor = build_executor(config)
 
     with console.status("loading data and building the search") as status:
         def on_decode(done: int, total: int) -> None:
@@ -104,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"resuming: {study.n_evaluated} trials finished, {running} to rerun")
     budget = Budget(trials=study_cfg.trials, seconds=study_cfg.timeout)
     with StudyProgress(console, study, budget) as progress:
-        reason = study.optimize(budget, callbacks=[progress.on_trial])
+        reason = study.optimize(budget, callbacks=[progress.on_trial], executor=executor,
+                                max_retries=study_cfg.max_retries)
     console.print(f"stopped: {reason.value}")
     _print_best(study.best_trial, study.space.format)
     return 0
@@ -150,8 +164,6 @@ def _stored_config(storage: SQLiteStorage, study: str) -> Config:
 
 
 def _space_formatter(config: Config) -> Any:
-    from archsearch import registry
-
     try:
         space = registry.resolve("space", config.space.name)(**config.space.params)
     except Exception:  # noqa: BLE001 - an optional package may be missing: show raw JSON

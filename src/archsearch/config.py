@@ -37,6 +37,7 @@ class StudyConfig:
     trials: int | None = 20
     timeout: float | None = None
     trial_timeout: float | None = None
+    max_retries: int = 2
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,21 @@ class Config:
     strategy: Component
     estimator: Component
     data: str | None = None
+    executor: Component = field(default_factory=lambda: Component("serial"))
 
     def to_dict(self) -> dict[str, Any]:
         """The config as YAML would spell it: ``parse_config(c.to_dict()) == c``."""
         out: dict[str, Any] = {"study": asdict(self.study), "data": self.data}
-        for section in ("space", "strategy", "estimator"):
+        for section in ("space", "strategy", "estimator", "executor"):
             component: Component = getattr(self, section)
             out[section] = {"name": component.name, **component.params}
         return out
 
     def search_part(self) -> dict[str, Any]:
-        """What defines the search (not its budget): must match to resume a study."""
+        """What defines the search (not its budget or where it runs): must match to resume."""
         out = self.to_dict()
         out["study"] = {"seed": self.study.seed}
+        del out["executor"]
         return out
 
 
@@ -149,7 +152,7 @@ def parse_config(raw: Any) -> Config:
     """A validated ``Config`` from parsed YAML."""
     if not isinstance(raw, Mapping):
         raise ConfigError("the config must be a YAML mapping with space, strategy, estimator")
-    allowed = {"study", "data", "space", "strategy", "estimator"}
+    allowed = {"study", "data", "space", "strategy", "estimator", "executor"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r}; accepted: {', '.join(sorted(allowed))}")
@@ -165,6 +168,7 @@ def parse_config(raw: Any) -> Config:
         strategy=_component("strategy", raw["strategy"]),
         estimator=_component("estimator", raw["estimator"]),
         data=data,
+        executor=_component("executor", raw.get("executor", "serial")),
     )
     if config.estimator.name == "training" and config.data is None:
         raise ConfigError("data: the training estimator needs a dataset (e.g. data: digits)")

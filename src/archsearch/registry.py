@@ -36,7 +36,13 @@ ESTIMATORS = {
     "nbgraph": "archsearch.tabular.nbgraph:NBGraphEstimator",
 }
 
-KINDS = {"space": SPACES, "strategy": STRATEGIES, "estimator": ESTIMATORS}
+EXECUTORS = {
+    "serial": "archsearch.execution.base:SerialExecutor",
+    "processes": "archsearch.execution.processes:ProcessExecutor",
+    "ray": "archsearch.execution.ray_executor:RayExecutor",
+}
+
+KINDS = {"space": SPACES, "strategy": STRATEGIES, "estimator": ESTIMATORS, "executor": EXECUTORS}
 
 
 def resolve(kind: str, name: str) -> Any:

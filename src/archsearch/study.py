@@ -20,6 +20,7 @@ import numpy as np
 
 from archsearch import __version__
 from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.execution.base import Executor, SerialExecutor, run_job
 from archsearch.space.base import SearchSpace
 from archsearch.storage import InMemoryStorage, Storage, StudyInfo
 from archsearch.strategy.base import Strategy
@@ -184,39 +185,104 @@ class Study:
         self.strategy.tell(done)
         return done
 
-    def evaluate(self, trial: FrozenTrial) -> FrozenTrial:
-        """Run the estimator on a started trial and record the outcome; never raises for
-        a failing architecture (the search goes on), only for KeyboardInterrupt."""
-        earlier = self._by_key.get(trial.key)
-        if earlier is not None:  # a repeat: answer from the record, spend no estimate
-            return self.tell(trial, earlier.metrics, earlier.error, cached=True)
-        context = TrialContext(trial.number, derive_seed(self.seed, trial.number, _TRIAL_STREAM),
-                               self.trial_timeout)
-        try:
-            metrics = self.estimator.evaluate(trial.genotype, context)
-        except Exception as err:  # noqa: BLE001 - any failure of one trial is recorded
-            return self.tell(trial, error=f"{type(err).__name__}: {err}")
-        return self.tell(trial, metrics)
+    def context(self, trial: FrozenTrial, attempt: int = 0) -> TrialContext:
+        """The trial's seed derives from the study seed and its number: a rerun after a
+        crash, or a retry after a lost worker, trains the same network."""
+        return TrialContext(trial.number, derive_seed(self.seed, trial.number, _TRIAL_STREAM),
+                            self.trial_timeout, attempt)
 
-    def optimize(self, budget: Budget, callbacks: Iterable[Callback] = ()) -> StopReason:
-        """Run trials one after another until the budget is spent or nothing is left."""
+    def answer_from_record(self, trial: FrozenTrial) -> FrozenTrial | None:
+        """A repeat of a finished architecture is told its recorded result (it never
+        reaches the estimator); None when the architecture is new."""
+        earlier = self._by_key.get(trial.key)
+        if earlier is None:
+            return None
+        return self.tell(trial, earlier.metrics, earlier.error, cached=True)
+
+    def evaluate(self, trial: FrozenTrial) -> FrozenTrial:
+        """Run the estimator in this process on a started trial and record the outcome."""
+        done = self.answer_from_record(trial)
+        if done is not None:
+            return done
+        outcome = run_job(self.estimator, trial.number, trial.genotype, self.context(trial))
+        return self.tell(trial, outcome.metrics, outcome.error)
+
+    def optimize(
+        self,
+        budget: Budget,
+        callbacks: Iterable[Callback] = (),
+        executor: Executor | None = None,
+        max_retries: int = 2,
+    ) -> StopReason:
+        """Keep ``executor.capacity`` trials in flight until the budget is spent or the
+        strategy has nothing left; every state change is recorded as it happens.
+
+        A trial whose worker died is retried up to ``max_retries`` times, then failed.
+        A proposal whose architecture is still being evaluated waits for that result.
+        """
         callbacks = list(callbacks)
+        executor = executor if executor is not None else SerialExecutor()
         start = time.monotonic()
+        in_flight: dict[int, FrozenTrial] = {}
+        attempts: dict[int, int] = {}
+        waiting: list[FrozenTrial] = []  # repeats of an architecture still in flight
         repeats = 0
-        while True:
-            if budget.trials is not None and self.n_evaluated >= budget.trials:
-                return StopReason.BUDGET
-            if budget.seconds is not None and time.monotonic() - start >= budget.seconds:
-                return StopReason.TIMEOUT
-            trial = self.ask()
-            if trial is None:
-                return StopReason.EXHAUSTED
-            done = self.evaluate(trial)
+        stop: StopReason | None = None
+
+        def finish(done: FrozenTrial) -> None:
+            nonlocal repeats
             repeats = repeats + 1 if done.cached else 0
             for callback in callbacks:
                 callback(self, done)
-            if repeats >= self.max_repeats:
-                return StopReason.REPEATS
+
+        executor.start(self.estimator)
+        try:
+            while True:
+                while stop is None and len(in_flight) < executor.capacity:
+                    if budget.trials is not None and \
+                            self.n_evaluated + len(in_flight) >= budget.trials:
+                        stop = StopReason.BUDGET
+                    elif budget.seconds is not None and time.monotonic() - start >= budget.seconds:
+                        stop = StopReason.TIMEOUT
+                    elif repeats >= self.max_repeats:
+                        stop = StopReason.REPEATS
+                    if stop is not None:
+                        break
+                    trial = self.ask()
+                    if trial is None:
+                        stop = StopReason.EXHAUSTED
+                        break
+                    done = self.answer_from_record(trial)
+                    if done is not None:
+                        finish(done)
+                    elif any(t.key == trial.key for t in in_flight.values()):
+                        waiting.append(trial)  # told when the running twin finishes
+                        if len(waiting) >= executor.capacity:
+                            break  # a strategy stuck on pending work: let results arrive
+                    else:
+                        executor.submit(trial.number, trial.genotype, self.context(trial))
+                        in_flight[trial.number] = trial
+                if not in_flight:  # waiting trials always have a twin in flight
+                    return stop if stop is not None else StopReason.EXHAUSTED
+                for outcome in executor.wait():
+                    trial = in_flight.pop(outcome.number)
+                    tries = attempts.get(outcome.number, 0)
+                    if outcome.lost and tries < max_retries:
+                        attempts[outcome.number] = tries + 1
+                        executor.submit(trial.number, trial.genotype,
+                                        self.context(trial, tries + 1))
+                        in_flight[trial.number] = trial
+                        continue
+                    error = outcome.error
+                    if outcome.lost:
+                        error = f"{error}; gave up after {tries + 1} attempts"
+                    finish(self.tell(trial, outcome.metrics, error))
+                    for other in [t for t in waiting if t.key == trial.key]:
+                        waiting.remove(other)
+                        done = self.answer_from_record(other)
+                        finish(done if done is not None else self.evaluate(other))
+        finally:
+            executor.close()
 
     # -- internals -----------------------------------------------------------------------
     def _write(self, trial: FrozenTrial) -> None:

@@ -24,11 +24,13 @@ class TrialContext:
 
     ``seed`` is derived from the study's seed and the trial number, so rerunning a trial
     (after a crash) reproduces it.  ``timeout`` is seconds for this evaluation, or None.
+    ``attempt`` counts retries after a lost worker (0 for the first try).
     """
 
     number: int
     seed: int
     timeout: float | None = None
+    attempt: int = 0
 
 
 class Estimator(ABC):
