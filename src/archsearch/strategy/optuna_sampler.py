@@ -1,0 +1,285 @@
+"""Any Optuna sampler as an archsearch strategy: ``optuna:tpe``, ``optuna:random``,
+``optuna:nsga2``, ``optuna:gp`` (the optional extra ``archsearch[optuna]``).
+
+Each decision of a ``DecisionSpace`` becomes ``suggest_categorical(name, choices)``,
+asked in declaration order and only while the decision is active given the values
+suggested so far, so conditional spaces are Optuna define-by-run spaces.  Optuna
+maximises the archsearch ``score``.  A trial asked and not yet told is a ``RUNNING``
+Optuna trial.  A failed trial is told as ``PRUNED``, not ``FAIL``: Optuna's samplers
+ignore ``FAIL`` trials, so TPE would keep proposing an architecture that fails (its
+unseen values look promising), while a pruned trial ranks below every completed one;
+NSGA-II and the GP ignore both states alike.
+
+The Optuna study lives in memory inside the strategy and is rebuilt from the record:
+a trial told without having been asked by this object (the study replaying its record
+on resume, or rerunning a trial that a crash interrupted) is re-created by asking Optuna
+with its values fixed (``PartialFixedSampler``), which runs the sampler's own
+bookkeeping (e.g. NSGA-II's generations) as the first time.  Every Optuna trial gets
+a fresh sampler seeded from ``seed`` and the trial's position, so a resumed study
+proposes exactly what an uninterrupted one would.  (The ``rng`` that the study passes
+to ``ask`` is not used: a replayed ``tell`` has no such argument to reproduce it.)
+Exact resumption assumes trials finish in the order they were asked (one at a time);
+with several in flight, finish order is timing, and no strategy can replay that exactly.
+
+Which samplers suit archsearch's categorical, conditional spaces:
+
+* ``tpe`` (default): models every decision, conditional ones included (multivariate
+  over the decisions present in every trial, univariate for the rest: Optuna's defaults).
+* ``random``: uniform over the active decisions; a baseline that goes through Optuna.
+* ``nsga2``: genetic algorithm (one objective here, so an elitist GA).  Its first
+  generation (``population_size``: ``n_startup_trials``, else Optuna's default 50) is
+  random; crossover covers the decisions present in every trial, the others are
+  sampled at random.
+* ``gp``: Gaussian process with a categorical kernel over the decisions present in
+  every trial; conditional decisions fall back to random sampling, so on a conditional
+  space it models little beyond the depth and first layer, and can get stuck repeating
+  a small network.  It fits a GP per ask (~0.3 s; needs torch and scipy).  Suits spaces
+  without conditions (e.g. ``nb201``).
+* ``cmaes``: refused with a ValueError: CMA-ES searches numeric parameters only, so on
+  categorical decisions Optuna would sample every one of them at random.
+
+Repeats: a model-based sampler may propose an architecture already evaluated; the study
+answers it from its record (not counted in the budget) and tells it here with the
+recorded score, as a trial of its own.  Once a sampler has converged it mostly repeats,
+and every repeat is one more Optuna trial (asks slow down as they accumulate); the
+study's ``max_repeats`` stops a sampler that only repeats.  The strategy returns None
+once every architecture of the space has been tried.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import numpy as np
+
+try:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.samplers import BaseSampler
+    from optuna.trial import FrozenTrial as OptunaTrial
+    from optuna.trial import TrialState as OptunaState
+except ImportError as _err:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'the optuna:<sampler> strategies need Optuna: pip install "archsearch[optuna]"'
+    ) from _err
+
+from archsearch.space.base import DecisionSpace, SearchSpace
+from archsearch.space.genotype import Genotype, Value
+from archsearch.strategy.base import Strategy, seen_keys
+from archsearch.trial import FrozenTrial, TrialState
+
+#: Sampler names that work on categorical (and conditional) decision spaces.
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
+
+#: Optuna samplers that cannot search categorical decisions, and why.
+UNSUPPORTED = {
+    "cmaes": "CMA-ES searches numeric parameters only; on archsearch's categorical "
+             "decisions Optuna would sample every decision at random (use optuna:random "
+             "for that, or optuna:tpe / optuna:gp / optuna:nsga2 for a model-based search)",
+}
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial
+
+
+def check_sampler(sampler: str) -> None:
+    """ValueError naming the problem unless ``sampler`` is usable here."""
+    if sampler in UNSUPPORTED:
+        raise ValueError(f"optuna:{sampler} is not supported: {UNSUPPORTED[sampler]}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown Optuna sampler {sampler!r}; choose from "
+                         f"{', '.join('optuna:' + s for s in SAMPLERS)}")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Optuna's ExperimentalWarning (PartialFixedSampler) for the duration."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        yield
+
+
+class _SeededPerTrial(BaseSampler):
+    """One Optuna trial's sampler: ``draws``, fresh and seeded for this trial, does all
+    the random sampling; ``structure``, one long-lived sampler of the same kind, only
+    infers the relative search space, which draws nothing and is computed incrementally
+    (recomputing it from scratch for every trial was most of a fresh sampler's cost)."""
+
+    def __init__(self, structure: BaseSampler, draws: BaseSampler) -> None:
+        self._structure, self._draws = structure, draws
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: OptunaTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._structure.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: OptunaTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._draws.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: OptunaTrial, param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._draws.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: OptunaTrial) -> None:
+        self._draws.before_trial(study, trial)
+
+    def after_trial(
+        self, study: optuna.Study, trial: OptunaTrial, state: OptunaState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._draws.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._draws.reseed_rng()
+
+
+class OptunaStrategy(Strategy):
+    """Drive an Optuna sampler over a ``DecisionSpace`` through Optuna's ask/tell API.
+
+    ``n_startup_trials``: random trials before the model is used (Optuna's default when
+    None): TPE's and GP's ``n_startup_trials``, NSGA-II's ``population_size`` (its first
+    generation is random); ``optuna:random`` has no startup phase and refuses it.
+    """
+
+    name = "optuna"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        sampler: str = "tpe",
+        n_startup_trials: int | None = None,
+    ) -> None:
+        super().__init__(space, seed)
+        self.sampler = sampler
+        self.n_startup_trials = n_startup_trials
+        # Argument checks only (cheap, and a bad name should fail before any training).
+        check_sampler(sampler)
+        if not isinstance(space, DecisionSpace):
+            raise TypeError(f"optuna:{sampler} needs a DecisionSpace (a declared list of "
+                            f"decisions); got {type(space).__name__}")
+        if n_startup_trials is not None:
+            if sampler == "random":
+                raise ValueError("optuna:random has no startup phase; drop n_startup_trials")
+            low = 2 if sampler == "nsga2" else 0
+            if n_startup_trials < low:
+                raise ValueError(f"optuna:{sampler}: n_startup_trials must be >= {low}, "
+                                 f"got {n_startup_trials}")
+        self._study: optuna.Study | None = None
+        self._structure: BaseSampler | None = None  # see _SeededPerTrial
+        self._n_created = 0  # Optuna trials created so far (their numbers are 0..n-1)
+        self._optuna_number: dict[int, int] = {}  # archsearch trial number -> Optuna's
+        self._asked: dict[str, list[int]] = {}  # key -> Optuna trials asked, not yet bound
+        self._finished: set[int] = set()  # Optuna trials already told
+
+    # -- Optuna plumbing -------------------------------------------------------------------
+    def _optuna_study(self) -> optuna.Study:
+        if self._study is None:
+            self._study = optuna.create_study(
+                storage=optuna.storages.InMemoryStorage(), direction="maximize")
+        return self._study
+
+    def _sampler_for(self, position: int) -> BaseSampler:
+        """The sampler of the Optuna trial at ``position``: its draws are seeded from
+        ``seed`` and the position alone, so a replay reproduces them."""
+        if self._structure is None:
+            self._structure = self._make_sampler(self.seed)
+        seed = int(np.random.SeedSequence([self.seed, position]).generate_state(1)[0])
+        return _SeededPerTrial(self._structure, self._make_sampler(seed))
+
+    def _make_sampler(self, seed: int) -> BaseSampler:
+        n = self.n_startup_trials
+        if self.sampler == "tpe":
+            if n is None:
+                return optuna.samplers.TPESampler(seed=seed)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n)
+        if self.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if self.sampler == "nsga2":
+            if n is None:
+                return optuna.samplers.NSGAIISampler(seed=seed)
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=n)
+        if self.sampler == "gp":
+            kwargs: dict[str, Any] = {} if n is None else {"n_startup_trials": n}
+            return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False,
+                                             **kwargs)
+        raise AssertionError(self.sampler)  # check_sampler ran in __init__
+
+    def _new_trial(self, fixed: Mapping[str, Value] | None) -> tuple[optuna.Trial, Genotype]:
+        """Ask Optuna for a trial and suggest every active decision, in declaration order;
+        ``fixed`` gives the values of a trial that is being re-created."""
+        study = self._optuna_study()
+        sampler = self._sampler_for(self._n_created)
+        if fixed is not None:
+            sampler = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
+        study.sampler = sampler
+        trial = study.ask()
+        self._n_created += 1
+        assert isinstance(self.space, DecisionSpace)
+        values: dict[str, Value] = {}
+        for d in self.space.decisions:
+            if d.is_active(values):
+                # Optuna returns the choice object itself: bool, int and str round-trip.
+                values[d.name] = cast(Value, trial.suggest_categorical(d.name, d.choices))
+        return trial, Genotype.of(values)
+
+    def _finish(self, number: int, trial: FrozenTrial) -> None:
+        """Tell Optuna's trial ``number`` the outcome of archsearch's ``trial``."""
+        if number in self._finished:
+            return
+        study = self._optuna_study()
+        if trial.state is TrialState.COMPLETE and trial.score is not None:
+            study.tell(number, trial.score)
+        else:  # failed: ranked below every completed trial (see the module docstring)
+            study.tell(number, state=OptunaState.PRUNED)
+        self._finished.add(number)
+
+    def _recreate(self, trial: FrozenTrial) -> int:
+        """Add a trial this object did not ask (replayed or rerun); its Optuna number."""
+        assert isinstance(self.space, DecisionSpace)
+        with _quiet():
+            created, _ = self._new_trial(self.space.active_values(trial.genotype))
+        self._optuna_number[trial.number] = created.number
+        return created.number
+
+    def _bind(self, trial: FrozenTrial) -> int | None:
+        """The Optuna trial behind archsearch's ``trial`` if this object asked for it."""
+        number = self._optuna_number.get(trial.number)
+        if number is None:
+            waiting = self._asked.get(trial.key)
+            if waiting:
+                number = waiting.pop(0)
+                self._optuna_number[trial.number] = number
+        return number
+
+    # -- the strategy interface ----------------------------------------------------------
+    def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
+        seen = seen_keys(trials)
+        if len(seen) >= self.space.size():
+            return None  # every architecture tried: Optuna would only repeat
+        # Trials the study knows and Optuna does not (pending after a resume): add them,
+        # so the sampler sees what is running, as in an uninterrupted run.
+        for t in sorted(trials, key=lambda t: t.number):
+            if self._bind(t) is None:
+                number = self._recreate(t)
+                if t.finished:
+                    self._finish(number, t)
+        with _quiet():
+            trial, genotype = self._new_trial(None)
+        self._asked.setdefault(self.space.key(genotype), []).append(trial.number)
+        return genotype
+
+    def tell(self, trial: FrozenTrial) -> None:
+        if not trial.finished:
+            return
+        number = self._bind(trial)
+        if number is None:
+            number = self._recreate(trial)
+        self._finish(number, trial)

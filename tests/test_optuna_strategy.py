@@ -1,0 +1,259 @@
+"""The optuna:<sampler> strategies: the conformance checks (they are not in
+``registry.STRATEGIES``, so the shared suite does not collect them), plus what is
+particular to driving Optuna: conditional decisions, failures, repeats, config."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from archsearch import registry  # noqa: E402
+from archsearch.build import build_components  # noqa: E402
+from archsearch.config import ConfigError, parse_config  # noqa: E402
+from archsearch.estimation.base import Estimator, TrialContext  # noqa: E402
+from archsearch.execution.base import Executor, Outcome, run_job  # noqa: E402
+from archsearch.space import ChainSpace, Genotype, MultiBranchSpace, SearchSpace  # noqa: E402
+from archsearch.storage import InMemoryStorage  # noqa: E402
+from archsearch.strategy.optuna_sampler import SAMPLERS, OptunaStrategy  # noqa: E402
+from archsearch.study import Budget, StopReason, Study  # noqa: E402
+from archsearch.trial import TrialState  # noqa: E402
+from conformance import SPACES, EncodingObjective  # noqa: E402
+
+#: Fast samplers get the full checks; the GP (one model fit per ask) a short run.
+FAST = ["tpe", "random", "nsga2"]
+#: Small populations / startup phases so the model-based part runs within a short study.
+STARTUP = {"tpe": 5, "random": None, "nsga2": 6, "gp": 3}
+
+
+def _strategy(space: SearchSpace, sampler: str, seed: int) -> OptunaStrategy:
+    return registry.resolve("strategy", f"optuna:{sampler}")(
+        space, seed=seed, n_startup_trials=STARTUP[sampler])
+
+
+def _run(space_name: str, sampler: str, seed: int, trials: int,
+         storage: InMemoryStorage | None = None) -> Study:
+    space = SPACES[space_name]()
+    study = Study(space, _strategy(space, sampler, seed), EncodingObjective(space), storage,
+                  seed=seed)
+    study.optimize(Budget(trials=trials))
+    return study
+
+
+def _keys(study: Study) -> list[str]:
+    return [t.key for t in study.trials]
+
+
+def test_the_samplers_are_the_documented_ones() -> None:
+    assert set(FAST) | {"gp"} == set(SAMPLERS)
+
+
+@pytest.mark.parametrize("sampler", FAST)
+@pytest.mark.parametrize("space_name", ["chain-image", "multi-branch-vector"])
+def test_proposals_are_valid_and_use_the_conditional_decisions(
+        space_name: str, sampler: str) -> None:
+    study = _run(space_name, sampler, seed=0, trials=25)
+    space = study.space
+    assert study.n_evaluated == 25
+    for t in study.trials:
+        space.validate(t.genotype)  # exact types too: a skip is a bool, a width an int
+        assert t.genotype == space.canonicalize(t.genotype)  # only active decisions
+    depths = {t.genotype["depth"] for t in study.trials}
+    assert len(depths) > 1  # the conditional layers come and go with the depth
+    if isinstance(space, MultiBranchSpace):
+        assert any("layer2.merge" in t.genotype for t in study.trials)
+
+
+def test_the_gp_sampler_runs_and_resumes_exactly() -> None:
+    straight = _run("chain-image", "gp", seed=1, trials=5)
+    assert straight.n_evaluated == 5
+    storage = InMemoryStorage()
+    _run("chain-image", "gp", seed=1, trials=3, storage=storage)
+    resumed = _run("chain-image", "gp", seed=1, trials=5, storage=storage)
+    assert _keys(resumed) == _keys(straight)
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_same_seed_same_proposals(sampler: str) -> None:
+    a = _run("multi-branch-vector", sampler, seed=3, trials=25)
+    b = _run("multi-branch-vector", sampler, seed=3, trials=25)
+    c = _run("multi-branch-vector", sampler, seed=4, trials=25)
+    assert _keys(a) == _keys(b)
+    assert _keys(a) != _keys(c)
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_resumes_exactly(sampler: str) -> None:
+    """Stopped after 12 trials and resumed by fresh objects, the study equals one that
+    ran straight through: the Optuna study was rebuilt from the record."""
+    straight = _run("multi-branch-vector", sampler, seed=5, trials=30)
+    storage = InMemoryStorage()
+    _run("multi-branch-vector", sampler, seed=5, trials=12, storage=storage)
+    resumed = _run("multi-branch-vector", sampler, seed=5, trials=30, storage=storage)
+    assert _keys(resumed) == _keys(straight)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_resumes_exactly_after_a_crash_mid_trial(sampler: str) -> None:
+    """A trial left running (the process died) is rerun first; the strategy, which never
+    asked for it, adds it to Optuna when it is told, as if it had asked."""
+    straight = _run("chain-vector", sampler, seed=2, trials=20)
+    storage = InMemoryStorage()
+    first = _run("chain-vector", sampler, seed=2, trials=9, storage=storage)
+    crashed = first.ask()
+    assert crashed is not None and crashed.state is TrialState.RUNNING
+    resumed = _run("chain-vector", sampler, seed=2, trials=20, storage=storage)
+    assert resumed.trials[crashed.number].key == crashed.key
+    assert _keys(resumed) == _keys(straight)
+
+
+class _FailSome(Estimator):
+    """Fails every trial whose network has an identity layer first."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.inner = EncodingObjective(space)
+
+    def evaluate(self, genotype: Genotype, context: TrialContext) -> Mapping[str, float]:
+        if genotype["layer0.op"] == "identity":
+            raise RuntimeError("simulated failure")
+        return self.inner.evaluate(genotype, context)
+
+
+def test_failures_and_repeats_reach_optuna() -> None:
+    """Failed trials are told as PRUNED: were they FAIL, TPE would ignore them and keep
+    proposing the failing networks (hundreds of repeats in this space)."""
+    space = ChainSpace("vector", max_depth=2, ops=("dense", "identity"), widths=(8, 16),
+                       activations=("relu",), norms=("none",))
+    strategy = OptunaStrategy(space, seed=0, sampler="tpe", n_startup_trials=4)
+    study = Study(space, strategy, _FailSome(space), seed=0)
+    study.optimize(Budget(trials=8))
+    trials = study.trials
+    assert any(t.state is TrialState.FAILED for t in trials)
+    assert any(t.cached for t in trials)  # 12 architectures: TPE repeats some
+    optuna_trials = strategy._optuna_study().get_trials(deepcopy=False)
+    assert len(optuna_trials) == len(trials)  # one Optuna trial per proposal, in order
+    for ours, theirs in zip(trials, optuna_trials, strict=True):
+        if ours.state is TrialState.FAILED:  # ranked below every completed trial
+            assert theirs.state.name == "PRUNED"
+        else:
+            assert theirs.state.name == "COMPLETE" and theirs.value == ours.score
+        assert Genotype.of(theirs.params) == ours.genotype
+
+
+class _LastInFirstOut(Executor):
+    """Three trials in flight, in this process; the newest finishes first."""
+
+    capacity = 3
+
+    def start(self, estimator: Estimator) -> None:
+        self._estimator = estimator
+        self._jobs: list[tuple[int, Genotype, TrialContext]] = []
+
+    def submit(self, number: int, genotype: Genotype, context: TrialContext) -> None:
+        self._jobs.append((number, genotype, context))
+
+    def wait(self) -> list[Outcome]:
+        return [run_job(self._estimator, *self._jobs.pop())]
+
+
+def test_trials_in_flight_are_running_optuna_trials() -> None:
+    """With several trials in flight, asks see the pending ones (as RUNNING Optuna trials)
+    and results arrive out of order; each still reaches its own Optuna trial."""
+    space = SPACES["multi-branch-image"]()
+    strategy = OptunaStrategy(space, seed=0, sampler="tpe", n_startup_trials=4)
+    study = Study(space, strategy, EncodingObjective(space), seed=0)
+    study.optimize(Budget(trials=20), executor=_LastInFirstOut())
+    assert study.n_evaluated == 20
+    finish_order = [t.number for t in sorted(study.trials, key=lambda t: t.finish_order or 0)]
+    assert finish_order != sorted(finish_order)
+    optuna_trials = strategy._optuna_study().get_trials(deepcopy=False)
+    assert len(optuna_trials) == len(study.trials)
+    for ours, theirs in zip(study.trials, optuna_trials, strict=True):
+        assert Genotype.of(theirs.params) == ours.genotype
+        assert theirs.state.name == "COMPLETE" and theirs.value == ours.score
+
+
+def test_trials_left_running_by_a_crash_reach_optuna_when_resumed() -> None:
+    """Three trials were in flight when the process died: the resumed study reruns them
+    while asking for more, so its strategy first meets them as unknown pending trials."""
+    space = SPACES["chain-image"]()
+    storage = InMemoryStorage()
+    first = Study(space, OptunaStrategy(space, seed=0, n_startup_trials=4),
+                  EncodingObjective(space), storage, seed=0)
+    first.optimize(Budget(trials=6))
+    crashed = [first.ask() for _ in range(3)]
+    done = {t.key for t in first.trials if t.finished}
+    assert all(t is not None and t.key not in done for t in crashed)  # they need training
+    strategy = OptunaStrategy(space, seed=0, n_startup_trials=4)
+    resumed = Study(space, strategy, EncodingObjective(space), storage, seed=0)
+    resumed.optimize(Budget(trials=12), executor=_LastInFirstOut())
+    assert resumed.n_evaluated == 12
+    optuna_trials = strategy._optuna_study().get_trials(deepcopy=False)
+    assert all(t.state.name == "COMPLETE" for t in optuna_trials)
+    assert sorted((space.key(Genotype.of(t.params)), t.value) for t in optuna_trials) == \
+        sorted((t.key, t.score) for t in resumed.trials)
+
+
+def test_an_exhausted_space_ends_the_study() -> None:
+    space = ChainSpace("vector", max_depth=1, ops=("dense", "identity"), widths=(8, 16),
+                       activations=("relu",), norms=("none",))
+    assert space.size() == 3
+    study = Study(space, OptunaStrategy(space, sampler="tpe"), EncodingObjective(space))
+    assert study.optimize(Budget(trials=10)) is StopReason.EXHAUSTED
+    assert study.n_evaluated == 3
+
+
+def test_arguments_are_checked_early() -> None:
+    space = SPACES["chain-vector"]()
+    with pytest.raises(ValueError, match="unknown Optuna sampler 'nope'.*optuna:tpe"):
+        OptunaStrategy(space, sampler="nope")
+    with pytest.raises(ValueError, match="categorical"):
+        OptunaStrategy(space, sampler="cmaes")
+    with pytest.raises(ValueError, match="no startup phase"):
+        OptunaStrategy(space, sampler="random", n_startup_trials=5)
+    with pytest.raises(ValueError, match=">= 2"):
+        OptunaStrategy(space, sampler="nsga2", n_startup_trials=1)
+
+    class NotDeclared(SearchSpace):  # only the abstract interface
+        sample = size = enumerate = validate = neighbours = encode = None  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match="DecisionSpace"):
+        OptunaStrategy(NotDeclared(), sampler="tpe")  # type: ignore[abstract]
+    strategy = OptunaStrategy(space, seed=7, sampler="nsga2", n_startup_trials=8)
+    assert strategy.get_params() == {"seed": 7, "sampler": "nsga2", "n_startup_trials": 8}
+
+
+def _config(strategy: object) -> dict[str, object]:
+    return {"space": {"name": "chain", "modality": "vector", "max_depth": 2},
+            "strategy": strategy, "estimator": "nb201"}
+
+
+def test_config_accepts_optuna_names_and_rejects_unknown_samplers() -> None:
+    config = parse_config(_config({"name": "optuna:tpe", "n_startup_trials": 5}))
+    assert config.strategy.name == "optuna:tpe"
+    assert config.strategy.params == {"n_startup_trials": 5}
+    with pytest.raises(ConfigError, match="n_startup_trials"):
+        parse_config(_config({"name": "optuna:tpe", "n_startup_trials": "five"}))
+    with pytest.raises(ConfigError, match="sampler"):  # preset by the name, not a key
+        parse_config(_config({"name": "optuna:tpe", "sampler": "random"}))
+    # An unknown sampler: rejected when the config is read if the registry checks the
+    # name, otherwise at the latest when the strategy is built, before any trial runs.
+    try:
+        config = parse_config(_config({"name": "optuna:nope"}))
+    except ConfigError as err:
+        assert "nope" in str(err)
+    else:
+        with pytest.raises(ValueError, match="unknown Optuna sampler 'nope'"):
+            build_components(config)
+
+
+def test_a_missing_optuna_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` fail
+    monkeypatch.delitem(sys.modules, "archsearch.strategy.optuna_sampler")
+    with pytest.raises(ImportError, match=r'pip install "archsearch\[optuna\]"'):
+        registry.resolve("strategy", "optuna:tpe")
+    with pytest.raises(ConfigError, match="optional package"):
+        parse_config(_config("optuna:tpe"))
