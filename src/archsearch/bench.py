@@ -89,16 +89,18 @@ def compute_oracle(space: SearchSpace, estimator: Estimator, test_metric: str) -
 
 
 def run_one(
-    problem: str, strategy: str, seed: int, budget: int, metric: str | None, test_metric: str
+    problem: str, strategy: str, seed: int, budget: int, metric: str | None, test_metric: str,
+    count_repeats: bool = False,
 ) -> dict[str, Any]:
-    """One seeded run: the incumbent's search and test metric after each query."""
+    """One seeded run: the incumbent's search and test metric after each query (with
+    ``count_repeats``, a repeated architecture counts as a query too)."""
     space, estimator = load_problem(problem, metric)
     search_curve: list[float] = []
     test_curve: list[float] = []
     incumbent: list[FrozenTrial] = []
 
     def record(study: Study, trial: FrozenTrial) -> None:
-        if trial.cached:
+        if trial.cached and not count_repeats:
             return
         if trial.score is not None and (not incumbent or trial.score > incumbent[0].score):  # type: ignore[operator]
             incumbent[:] = [trial]
@@ -111,7 +113,7 @@ def run_one(
 
     strategy_obj = registry.resolve("strategy", strategy)(space, seed=seed)
     study = Study(space, strategy_obj, estimator, seed=seed)
-    reason = study.optimize(Budget(trials=budget), callbacks=[record])
+    reason = study.optimize(Budget(trials=budget, count_repeats=count_repeats), callbacks=[record])
     return {"strategy": strategy, "seed": seed, "stop": reason.name,
             "search": search_curve, "test": test_curve}
 
@@ -214,6 +216,7 @@ def run_bench(
     workers: int | None = None,
     metric: str | None = None,
     test_metric: str = "test_accuracy",
+    count_repeats: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every strategy for every seed, write the four outputs, return the summary."""
@@ -223,7 +226,7 @@ def run_bench(
         registry.resolve("strategy", name)  # fail before any work on a bad name
     space, estimator = load_problem(problem, metric)
     oracle = compute_oracle(space, estimator, test_metric)
-    jobs = [(problem, s, seed, budget, metric, test_metric) for s in strategies
+    jobs = [(problem, s, seed, budget, metric, test_metric, count_repeats) for s in strategies
             for seed in range(seeds)]
     workers = workers or os.cpu_count() or 1
     runs: list[dict[str, Any]] = []
@@ -248,11 +251,11 @@ def run_bench(
             f.write(json.dumps(r) + "\n")
     summary = summarise(runs, oracle, budget, estimator.direction)
     summary.update({"problem": problem, "seeds": seeds, "metric": estimator.objective,
-                    "test_metric": test_metric})
+                    "test_metric": test_metric, "repeats_count_as_queries": count_repeats})
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(
         f"{problem}, {seeds} seeds, budget {budget}, search metric {estimator.objective}"
-        f" (mean ± std over seeds)\n\n" + markdown_table(summary))
+        f"{', repeats count as queries' if count_repeats else ''} (mean ± std over seeds)\n\n" + markdown_table(summary))
     plot_regret(runs, oracle, budget, out / "regret.png", f"{problem}, {seeds} seeds",
                 estimator.direction)
     return summary

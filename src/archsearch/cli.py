@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..K-1)")
     bench.add_argument("--workers", type=int, help="processes (default: one per core)")
     bench.add_argument("--metric", help="the table's search metric (e.g. nb201's noisy accuracy)")
+    bench.add_argument("--count-repeats", action="store_true",
+                       help="a repeated architecture spends a query (as in tools that do not dedupe)")
     bench.add_argument("--out", type=Path, required=True)
     return parser
 
@@ -112,6 +114,15 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"study [bold]{study.name}[/bold] in {study_cfg.storage}: "
                   f"{components.space.describe()}, strategy {config.strategy.name}, "
                   f"objective {study.estimator.objective}")
+    if registry.is_oneshot(config.strategy.name):
+        # A one-shot search trains a supernet, then the study evaluates the derived cell.
+        from archsearch.oneshot.runner import run_oneshot
+
+        reason = run_oneshot(study, components.dataset, seconds=study_cfg.timeout,
+                             log=lambda line: console.print(line, markup=False))
+        console.print(f"stopped: {reason.value}")
+        _print_best(study.best_trial, study.space.format)
+        return 0
     if study.n_evaluated:
         running = sum(1 for t in study.trials if not t.finished)
         console.print(f"resuming: {study.n_evaluated} trials finished, {running} to rerun")
@@ -258,7 +269,7 @@ def _bench(args: argparse.Namespace) -> int:
         task = bar.add_task("runs", total=len(strategies) * args.seeds)
         summary = run_bench(
             args.space, strategies, args.budget, args.seeds, args.out, workers=args.workers,
-            metric=args.metric, progress=lambda done, total: bar.update(task, completed=done))
+            metric=args.metric, count_repeats=args.count_repeats, progress=lambda done, total: bar.update(task, completed=done))
     console.print(markdown_table(summary))
     console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")
     return 0

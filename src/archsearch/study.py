@@ -39,10 +39,15 @@ class StopReason(str, Enum):
 @dataclass(frozen=True)
 class Budget:
     """When to stop: ``trials`` evaluated in the whole study (a resumed study counts what it
-    already did), ``seconds`` of wall time in this run.  None means no limit."""
+    already did), ``seconds`` of wall time in this run.  None means no limit.
+
+    Repeats of an evaluated architecture are answered from the record and do not count,
+    unless ``count_repeats`` (to compare with tools that spend a query on each repeat).
+    """
 
     trials: int | None = None
     seconds: float | None = None
+    count_repeats: bool = False
 
     def __post_init__(self) -> None:
         if self.trials is not None and self.trials < 0:
@@ -113,6 +118,7 @@ class Study:
         # Trials that were running when a previous run died are evaluated again first.
         self._rerun = deque(t for t in self._trials if not t.finished)
         self._n_evaluated = sum(1 for t in self._trials if t.finished and not t.cached)
+        self._n_cached = sum(1 for t in self._trials if t.cached)
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -180,6 +186,7 @@ class Study:
         )
         self._finish_counter += 1
         self._n_evaluated += 0 if cached else 1
+        self._n_cached += 1 if cached else 0
         self._write(done)
         self._remember(done)
         self.strategy.tell(done)
@@ -239,8 +246,8 @@ class Study:
         try:
             while True:
                 while stop is None and len(in_flight) < executor.capacity:
-                    if budget.trials is not None and \
-                            self.n_evaluated + len(in_flight) >= budget.trials:
+                    used = self.n_evaluated + (self._n_cached if budget.count_repeats else 0)
+                    if budget.trials is not None and used + len(in_flight) >= budget.trials:
                         stop = StopReason.BUDGET
                     elif budget.seconds is not None and time.monotonic() - start >= budget.seconds:
                         stop = StopReason.TIMEOUT

@@ -1,0 +1,74 @@
+"""The benchmark harness: protocol, summary arithmetic and the files it writes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from archsearch.bench import Oracle, parse_problem, summarise
+from archsearch.cli import main
+
+needs_tables = pytest.mark.skipif(
+    importlib.util.find_spec("analognasbench") is None
+    or importlib.util.find_spec("nas_bench_graph") is None,
+    reason='needs the benchmark tables: pip install "archsearch[benchmarks]"')
+
+
+def test_problem_names_are_checked() -> None:
+    assert parse_problem("nb201") == ("nb201", {})
+    assert parse_problem("nbgraph:cora") == ("nbgraph", {"dataset": "cora"})
+    for bad in ("nb101", "nbgraph", "nb201:cifar100"):
+        with pytest.raises(ValueError):
+            parse_problem(bad)
+
+
+def test_summary_regrets_are_computed_against_the_oracle() -> None:
+    oracle = Oracle(best_search=10.0, test_of_best_search=9.0, best_test=9.5)
+    runs = [
+        {"strategy": "a", "seed": 0, "search": [8.0] * 9 + [10.0], "test": [7.0] * 9 + [9.0]},
+        {"strategy": "a", "seed": 1, "search": [6.0] * 10, "test": [9.5] * 10},
+        {"strategy": "b", "seed": 0, "search": [10.0] * 3, "test": [9.0] * 3},  # stopped early
+    ]
+    summary = summarise(runs, oracle, budget=10)
+    a = summary["strategies"]["a"]["at"]["10"]
+    assert a["search_regret"]["mean"] == pytest.approx(2.0)  # (0 + 4) / 2
+    assert a["test_regret"]["mean"] == pytest.approx(-0.25)  # (0 + -0.5) / 2: test can beat it
+    assert summary["strategies"]["a"]["fraction_reaching_optimum"] == 0.5
+    b = summary["strategies"]["b"]
+    assert b["at"]["10"]["search_regret"]["mean"] == 0.0  # padded with its last incumbent
+    assert b["median_queries_to_optimum"] == 1
+
+
+@needs_tables
+@pytest.mark.parametrize("problem", ["nb201", "nbgraph:cora"])
+def test_bench_writes_every_file(tmp_path: Path, problem: str) -> None:
+    out = tmp_path / "bench"
+    assert main(["bench", "--space", problem, "--strategies", "random,grid", "--budget", "12",
+                 "--seeds", "3", "--workers", "2", "--out", str(out)]) == 0
+    for name in ("runs.jsonl", "summary.json", "summary.md", "regret.png"):
+        assert (out / name).stat().st_size > 0
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 6 and all(len(r["search"]) == 12 for r in runs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["strategies"]) == ["random", "grid"]
+    assert set(summary["strategies"]["random"]["at"]) == {"10"}
+    # The incumbent's search metric never gets worse.
+    assert all(a <= b for r in runs for a, b in zip(r["search"], r["search"][1:]))
+
+
+@needs_tables
+def test_bench_runs_are_reproducible(tmp_path: Path) -> None:
+    from archsearch.bench import run_one
+
+    a = run_one("nb201", "random", 4, 30, None, "test_accuracy")
+    b = run_one("nb201", "random", 4, 30, None, "test_accuracy")
+    assert a == b
+
+
+def test_bench_rejects_unknown_strategy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--space", "nb201", "--strategies", "random,nope", "--budget", "5",
+                 "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
