@@ -255,7 +255,8 @@ def run_bench(
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(
         f"{problem}, {seeds} seeds, budget {budget}, search metric {estimator.objective}"
-        f"{', repeats count as queries' if count_repeats else ''} (mean ± std over seeds)\n\n" + markdown_table(summary))
+        f"{', repeats count as queries' if count_repeats else ''} (mean ± std over seeds)\n\n"
+        + markdown_table(summary))
     plot_regret(runs, oracle, budget, out / "regret.png", f"{problem}, {seeds} seeds",
                 estimator.direction)
     return summary

@@ -269,7 +269,8 @@ def _bench(args: argparse.Namespace) -> int:
         task = bar.add_task("runs", total=len(strategies) * args.seeds)
         summary = run_bench(
             args.space, strategies, args.budget, args.seeds, args.out, workers=args.workers,
-            metric=args.metric, count_repeats=args.count_repeats, progress=lambda done, total: bar.update(task, completed=done))
+            metric=args.metric, count_repeats=args.count_repeats,
+            progress=lambda done, total: bar.update(task, completed=done))
     console.print(markdown_table(summary))
     console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")
     return 0
