@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from archsearch.space.base import DecisionSpace
 from archsearch.space.decisions import Decision, categorical, int_range, when
-from archsearch.space.genotype import Genotype
+from archsearch.space.genotype import Genotype, Value
 
 IMAGE_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
 VECTOR_OPS = ("dense", "identity")
@@ -23,6 +25,9 @@ WEIGHTED_OPS = frozenset({"conv3x3", "conv5x5", "sepconv3x3", "dense"})
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 NORMS = ("batchnorm", "layernorm", "none")
 MERGES = ("sum", "concat")
+
+#: A layer while a genotype is edited: its fields (op, width, ...) and its skip sources.
+_Layer = tuple[dict[str, Value], set[int]]
 
 _DEFAULTS = {
     "image": {"ops": IMAGE_OPS, "widths": (16, 32, 64), "activations": ("relu", "gelu"),
@@ -130,6 +135,102 @@ class ChainSpace(DecisionSpace):
 
     def format(self, genotype: Genotype) -> str:
         return format_layers(self.layers(genotype))
+
+    # -- mutation ---------------------------------------------------------------------------
+    def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
+        """One random edit, always valid and different from ``genotype``.
+
+        The kind of edit is drawn uniformly among those possible here, then the edit:
+        change one layer's op, width, activation, norm or merge rule; insert a random layer
+        at a random position; remove the layer at a random position; and, in the
+        multi-branch space, add or remove one skip connection.  Inserting or removing a
+        layer renumbers the later layers and the skips that read past it, so every other
+        connection keeps its source (skips from a removed layer are dropped).  Values that
+        become needed (a new layer's, or a width when an op gains weights) are sampled.
+        """
+        layers = self._unpack(genotype)
+        depth = len(layers)
+        options: dict[str, list[tuple[int, ...]]] = {
+            "change": [(i, k) for i, (attrs, _) in enumerate(layers)
+                       for k, field in enumerate(attrs)
+                       if self._by_name[f"layer{i}.{field}"].size > 1],
+            "add-layer": [(p,) for p in range(depth + 1)] if depth < self.max_depth else [],
+            "remove-layer": [(p,) for p in range(depth)] if depth > self.min_depth else [],
+            "add-skip": self._skip_options(layers, present=False),
+            "remove-skip": self._skip_options(layers, present=True),
+        }
+        kinds = [kind for kind, edits in options.items() if edits]
+        if not kinds:
+            return genotype
+        kind = kinds[int(rng.integers(len(kinds)))]
+        edit = options[kind][int(rng.integers(len(options[kind])))]
+        if kind == "change":
+            layers[edit[0]] = self._changed(layers[edit[0]], edit[0], edit[1], rng)
+        elif kind == "add-layer":
+            op = self.ops[int(rng.integers(len(self.ops)))]
+            layers = self._inserted(layers, edit[0], ({"op": op}, set()))
+        elif kind == "remove-layer":
+            layers = self._removed(layers, edit[0])
+        else:
+            i, j = edit
+            layers[i] = (layers[i][0], layers[i][1] ^ {j})
+        return self._pack(layers, rng)
+
+    def _unpack(self, genotype: Genotype) -> list[_Layer]:
+        """The layers as (field -> value, skip sources); fields are ``op``, ``width``, ..."""
+        layers: list[_Layer] = [({}, set()) for _ in range(int(genotype["depth"]))]
+        for name, value in self.active_values(genotype).items():
+            if name == "depth":
+                continue
+            index, field = name.removeprefix("layer").split(".", 1)
+            attrs, skips = layers[int(index)]
+            if field.startswith("skip"):
+                if value is True:
+                    skips.add(int(field.removeprefix("skip")))
+            else:
+                attrs[field] = value
+        return layers
+
+    def _pack(self, layers: list[_Layer], rng: np.random.Generator) -> Genotype:
+        values: dict[str, Value] = {"depth": len(layers)}
+        for i, (attrs, skips) in enumerate(layers):
+            values.update({f"layer{i}.{field}": v for field, v in attrs.items()})
+            for j in range(i):
+                if f"layer{i}.skip{j}" in self._by_name:
+                    values[f"layer{i}.skip{j}"] = j in skips
+        return self._complete(values, None, rng)  # samples what became active, drops the rest
+
+    def _changed(self, layer: _Layer, i: int, k: int, rng: np.random.Generator) -> _Layer:
+        """Layer i with its k-th field set to another value."""
+        attrs, skips = dict(layer[0]), layer[1]
+        field = list(attrs)[k]
+        others = [c for c in self._by_name[f"layer{i}.{field}"].choices if c != attrs[field]]
+        attrs[field] = others[int(rng.integers(len(others)))]
+        if field == "op" and attrs["op"] not in WEIGHTED_OPS:  # no weights: no width etc.
+            attrs = {f: v for f, v in attrs.items() if f not in ("width", "activation", "norm")}
+        return attrs, skips
+
+    def _skip_options(self, layers: list[_Layer], present: bool) -> list[tuple[int, ...]]:
+        """(layer, source) pairs whose skip connection is ``present`` (or absent)."""
+        return [(i, j) for i, (_, skips) in enumerate(layers) for j in range(i)
+                if f"layer{i}.skip{j}" in self._by_name and (j in skips) == present]
+
+    @staticmethod
+    def _inserted(layers: list[_Layer], p: int, new: _Layer) -> list[_Layer]:
+        """``new`` as layer p.  Its output is node p + 1, so later nodes move up by one."""
+        moved = [(attrs, {j if j <= p else j + 1 for j in skips}) for attrs, skips in layers[p:]]
+        return [*layers[:p], new, *moved]
+
+    @staticmethod
+    def _removed(layers: list[_Layer], p: int) -> list[_Layer]:
+        """Without layer p.  Its output, node p + 1, is gone: skips from it are dropped and
+        later nodes move down by one; the next layer reads node p directly, so a skip from
+        node p is no longer a skip."""
+        out = layers[:p]
+        for i, (attrs, skips) in enumerate(layers[p + 1:], start=p):  # i: the new index
+            renumbered = {j if j <= p else j - 1 for j in skips if j != p + 1}
+            out.append((attrs, {j for j in renumbered if j < i}))
+        return out
 
 
 class MultiBranchSpace(ChainSpace):

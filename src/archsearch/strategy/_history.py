@@ -1,0 +1,86 @@
+"""Helpers the history-driven strategies share: fitness of a trial, and proposing a
+genotype that is neither evaluated nor pending."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Set
+
+import numpy as np
+
+from archsearch.space.base import SearchSpace, SpaceTooLarge
+from archsearch.space.genotype import Genotype
+from archsearch.trial import FrozenTrial
+
+#: A child whose key was seen is mutated again, at most this many times in a row.
+MAX_MUTATIONS = 100
+#: Rejection sampling for a fresh random architecture gives up after this many repeats.
+MAX_REJECTIONS = 64
+
+
+def fitness(trial: FrozenTrial) -> float:
+    """The score, with failed trials (score None) ranked below every complete one."""
+    return -np.inf if trial.score is None else float(trial.score)
+
+
+def stable_seed(*parts: int | str) -> int:
+    """A seed from ints and strings that is the same in every process (``hash`` of a str
+    is salted per process, so it cannot be used)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def random_unseen(
+    space: SearchSpace, seen: Set[str], rng: np.random.Generator
+) -> Genotype | None:
+    """A uniform sample whose key is not in ``seen``; None when the space is exhausted.
+
+    Near exhaustion rejection sampling would spin, so what is left is enumerated.  A huge
+    space that keeps repeating gets its last sample back (the study answers it from the
+    record, so nothing is evaluated twice).
+    """
+    if len(seen) >= space.size():
+        return None
+    genotype = space.sample(rng)
+    for _ in range(MAX_REJECTIONS):
+        if space.key(genotype) not in seen:
+            return genotype
+        genotype = space.sample(rng)
+    try:
+        left = [g for g in space.enumerate() if space.key(g) not in seen]
+    except SpaceTooLarge:
+        return genotype
+    return left[int(rng.integers(len(left)))] if left else None
+
+
+def mutate_unseen(
+    space: SearchSpace, parent: Genotype, seen: Set[str], rng: np.random.Generator,
+    tries: int = MAX_MUTATIONS,
+) -> Genotype | None:
+    """Mutate ``parent``; while the child's key was seen, mutate the child again (a short
+    random walk away from the parent), at most ``tries`` times.  None if every try was seen."""
+    child = parent
+    for _ in range(tries):
+        child = space.mutate(child, rng)
+        if space.key(child) not in seen:
+            return child
+    return None
+
+
+def mutant(
+    space: SearchSpace, parent: Genotype, seen: Set[str], rng: np.random.Generator
+) -> Genotype | None:
+    """An unseen mutation of ``parent``; else a random unseen architecture; None only
+    when the space is exhausted."""
+    if len(seen) >= space.size():
+        return None
+    return mutate_unseen(space, parent, seen, rng) or random_unseen(space, seen, rng)
+
+
+def unseen_or_mutant(
+    space: SearchSpace, child: Genotype, seen: Set[str], rng: np.random.Generator
+) -> Genotype | None:
+    """``child`` itself if unseen (e.g. a crossover's result), else ``mutant(child)``."""
+    if space.key(child) not in seen:
+        return child
+    return mutant(space, child, seen, rng)

