@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -94,6 +95,10 @@ def run_one(
 ) -> dict[str, Any]:
     """One seeded run: the incumbent's search and test metric after each query (with
     ``count_repeats``, a repeated architecture counts as a query too)."""
+    strategy_cls = registry.resolve("strategy", strategy)
+    torch = sys.modules.get("torch")
+    if torch is not None:  # a controller's tiny ops lose badly to thread contention
+        torch.set_num_threads(1)
     space, estimator = load_problem(problem, metric)
     search_curve: list[float] = []
     test_curve: list[float] = []
@@ -111,7 +116,7 @@ def run_one(
             search_curve.append(math.nan)
             test_curve.append(math.nan)
 
-    strategy_obj = registry.resolve("strategy", strategy)(space, seed=seed)
+    strategy_obj = strategy_cls(space, seed=seed)
     study = Study(space, strategy_obj, estimator, seed=seed)
     reason = study.optimize(Budget(trials=budget, count_repeats=count_repeats), callbacks=[record])
     return {"strategy": strategy, "seed": seed, "stop": reason.name,

@@ -222,6 +222,18 @@ class DecisionSpace(SearchSpace):
                 out.append(self._complete({**current, name: other}, genotype, None))
         return out
 
+    def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
+        """Change one active decision to another of its values; decisions this brings to
+        life are sampled.  Equal to a uniform neighbour when decisions have equal sizes
+        (as in NAS-Bench-201), without building every neighbour."""
+        current = self.active_values(genotype)
+        names = [n for n in current if self._by_name[n].size > 1]
+        if not names:
+            return genotype
+        name = names[int(rng.integers(len(names)))]
+        options = self._by_name[name].neighbours(current[name])
+        return self._complete({**current, name: options[int(rng.integers(len(options)))]}, None, rng)
+
     def crossover(self, a: Genotype, b: Genotype, rng: np.random.Generator) -> Genotype:
         out: dict[str, Value] = {}
         for d in self.decisions:

@@ -31,6 +31,7 @@ from archsearch.space.base import (
     DEFAULT_ENUMERATION_LIMIT,
     DecisionSpace,
     InvalidGenotype,
+    SearchSpace,
     SpaceTooLarge,
 )
 from archsearch.space.decisions import categorical
@@ -336,6 +337,11 @@ class NBGraphSpace(DecisionSpace):
             if other != pattern:
                 add(other, indices)
         return out
+
+    def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
+        # A one-decision edit can land on the same canonical architecture here, so draw
+        # from the canonical neighbours instead of DecisionSpace's direct edit.
+        return SearchSpace.mutate(self, genotype, rng)
 
     def crossover(self, a: Genotype, b: Genotype, rng: np.random.Generator) -> Genotype:
         """Each decision from one canonical parent or the other; never all-skip."""
