@@ -257,3 +257,23 @@ def test_a_missing_optuna_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
         registry.resolve("strategy", "optuna:tpe")
     with pytest.raises(ConfigError, match="optional package"):
         parse_config(_config("optuna:tpe"))
+
+
+def test_invalid_proposals_are_rejected_not_fatal() -> None:
+    """NAS-Bench-Graph forbids an all-skip cell, which its decisions alone allow: TPE's
+    proposals of it are refused inside the strategy and the study goes on."""
+    from archsearch.space.genotype import Genotype
+    from archsearch.study import Budget, Study
+    from archsearch.tabular.nbgraph import NBGraphSpace
+    from conformance import EncodingObjective
+
+    space = NBGraphSpace()
+
+    class PrefersSkip(EncodingObjective):
+        def score(self, genotype: Genotype) -> float:
+            return float(sum(genotype[f"op{i}"] == "skip" for i in range(4)))
+
+    study = Study(space, OptunaStrategy(space, seed=0), PrefersSkip(space), seed=0)
+    study.optimize(Budget(trials=40))
+    assert study.n_evaluated == 40
+    assert all(space.validate(t.genotype) is None for t in study.trials)

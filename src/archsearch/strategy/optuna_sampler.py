@@ -67,7 +67,7 @@ except ImportError as _err:  # pragma: no cover - exercised only without the ext
         'the optuna:<sampler> strategies need Optuna: pip install "archsearch[optuna]"'
     ) from _err
 
-from archsearch.space.base import DecisionSpace, SearchSpace
+from archsearch.space.base import DecisionSpace, InvalidGenotype, SearchSpace
 from archsearch.space.genotype import Genotype, Value
 from archsearch.strategy.base import Strategy, seen_keys
 from archsearch.trial import FrozenTrial, TrialState
@@ -101,6 +101,9 @@ def _quiet() -> Iterator[None]:
         warnings.simplefilter("ignore", ExperimentalWarning)
         yield
 
+
+#: Invalid proposals in a row before a random architecture is proposed instead.
+_MAX_INVALID = 20
 
 class _SeededPerTrial(BaseSampler):
     """One Optuna trial's sampler: ``draws``, fresh and seeded for this trial, does all
@@ -271,10 +274,21 @@ class OptunaStrategy(Strategy):
                 number = self._recreate(t)
                 if t.finished:
                     self._finish(number, t)
-        with _quiet():
-            trial, genotype = self._new_trial(None)
-        self._asked.setdefault(self.space.key(genotype), []).append(trial.number)
-        return genotype
+        for _ in range(_MAX_INVALID):
+            with _quiet():
+                trial, genotype = self._new_trial(None)
+            try:
+                self.space.validate(genotype)
+            except InvalidGenotype:
+                # A rule outside the decisions (NAS-Bench-Graph has no all-skip cell):
+                # rank the proposal below every result and ask again.  Such rejections
+                # are not in the study's record, so a resume after one may diverge.
+                with _quiet():
+                    self._optuna_study().tell(trial.number, state=OptunaState.PRUNED)
+                continue
+            self._asked.setdefault(self.space.key(genotype), []).append(trial.number)
+            return genotype
+        return self.space.sample(rng)  # Optuna keeps proposing invalid cells: a random one
 
     def tell(self, trial: FrozenTrial) -> None:
         if not trial.finished:
