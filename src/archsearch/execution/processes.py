@@ -98,7 +98,12 @@ class ProcessExecutor(Executor):
             target=_worker, args=(child, slot.env, slot.threads), daemon=True)
         slot.process.start()
         child.close()
-        parent.send(self._estimator)
+        try:
+            parent.send(self._estimator)
+        except OSError:  # it died before reading anything: it cannot run trials either
+            slot.process.join()
+            raise RuntimeError(f"a worker process failed to start (exit code "
+                               f"{slot.process.exitcode}); its error is printed above") from None
         slot.conn, slot.job, slot.deadline = parent, None, float("inf")
 
     def _replace(self, slot: _Slot) -> None:
