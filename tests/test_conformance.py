@@ -123,3 +123,19 @@ def test_exhausting_a_space_ends_the_study_cleanly(strategy_name: str) -> None:
     assert study.best_trial is not None
     best = max(space.enumerate(), key=EncodingObjective(space).score)
     assert study.best_trial.key == space.key(best)
+
+
+@pytest.mark.skipif("nbgraph" not in SPACES, reason="needs the nbgraph space")
+@pytest.mark.parametrize("strategy_name", sorted(STRATEGIES))
+def test_strategies_respect_rules_beyond_the_decisions(strategy_name: str) -> None:
+    """NAS-Bench-Graph forbids the all-skip cell, which its decisions alone allow; a
+    landscape that rewards skips pushes every strategy towards it."""
+    space = SPACES["nbgraph"]()
+
+    class PrefersSkip(EncodingObjective):
+        def score(self, genotype: Genotype) -> float:
+            return float(sum(genotype[f"op{i}"] == "skip" for i in range(4)))
+
+    study = Study(space, STRATEGIES[strategy_name](space, 0), PrefersSkip(space), seed=0)
+    study.optimize(Budget(trials=60))  # an invalid proposal would raise InvalidGenotype
+    assert study.n_evaluated == 60

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from archsearch.space.base import DecisionSpace, SearchSpace
+from archsearch.space.base import DecisionSpace, InvalidGenotype, SearchSpace
 from archsearch.space.decisions import Decision
 from archsearch.space.genotype import Genotype, Value
 from archsearch.strategy._history import mutant
@@ -223,11 +223,20 @@ class Reinforce(Strategy):
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         with torch.no_grad():
             choices, _, _ = controller(decisions, n=_CANDIDATES, generator=generator)
-        for row in choices.tolist():  # rejection sampling, drawn as one batch
-            genotype = self._genotype(row)
+        # Rejection sampling, drawn as one batch.  A space may have rules beyond its
+        # decisions (NAS-Bench-Graph has no all-skip cell): such samples are skipped too.
+        valid = [g for g in map(self._genotype, choices.tolist()) if self._valid(g)]
+        for genotype in valid:
             if self.space.key(genotype) not in seen:
                 return genotype
-        return mutant(self.space, self._genotype(choices[0].tolist()), seen, rng)
+        return mutant(self.space, valid[0] if valid else self.space.sample(rng), seen, rng)
+
+    def _valid(self, genotype: Genotype) -> bool:
+        try:
+            self.space.validate(genotype)
+        except InvalidGenotype:
+            return False
+        return True
 
     def _decisions(self) -> tuple[Decision, ...]:
         assert isinstance(self.space, DecisionSpace)
