@@ -132,7 +132,11 @@ def _trials(db: Path) -> list[tuple[int, str, str, float | None]]:
         con.close()
 
 
-def test_sigkill_mid_study_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_mid_study_then_resume_matches_an_uninterrupted_run(tmp_path: Path,
+                                                                     workers: int) -> None:
+    """The driver is killed; the same command resumes (with W trials in flight, those
+    that were running are queued again) and the record equals an uninterrupted run's."""
     config = _config(tmp_path, study__trials=6)
     cmd = [sys.executable, "-m", "archsearch.cli", "run", str(config), "--storage"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -141,19 +145,20 @@ def test_sigkill_mid_study_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
     subprocess.run([*cmd, str(straight)], check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed.db"
-    proc = subprocess.Popen([*cmd, str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    parallel = ["--workers", str(workers)] if workers > 1 else []
+    proc = subprocess.Popen([*cmd, str(killed), *parallel], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill once a few trials are recorded
         if killed.exists() and sum(s == "complete" for _, s, _, _ in _safe(killed)) >= 2:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and any worker processes
     proc.wait()
     partial = _trials(killed)  # readable after a kill -9
     assert 2 <= sum(s == "complete" for _, s, _, _ in partial) < 6
 
-    subprocess.run([*cmd, str(killed)], check=True, env=env, capture_output=True)
+    subprocess.run([*cmd, str(killed), *parallel], check=True, env=env, capture_output=True)
     assert _trials(killed) == _trials(straight)
     assert all(s == "complete" for _, s, _, _ in _trials(killed))
 
