@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.space import ChainSpace, Genotype, MultiBranchSpace, SearchSpace
+from archsearch.space.cells import DartsSpace
 from archsearch.strategy.base import Strategy
 
 
@@ -40,6 +41,8 @@ SPACES: Mapping[str, Callable[[], SearchSpace]] = {
     "multi-branch-vector": lambda: MultiBranchSpace(
         "vector", max_depth=3, widths=(8, 16), norms=("none",), activations=("relu",)),
     **_tabular_spaces(),
+    # The DARTS cell space cut to 2 nodes and 2 ops (2,304 cells), so grid can enumerate it.
+    "darts": lambda: DartsSpace(steps=2, ops=("skip_connect", "sep_conv_3x3")),
 }
 
 

@@ -262,7 +262,6 @@ def test_a_missing_optuna_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
 def test_invalid_proposals_are_rejected_not_fatal() -> None:
     """NAS-Bench-Graph forbids an all-skip cell, which its decisions alone allow: TPE's
     proposals of it are refused inside the strategy and the study goes on."""
-    from archsearch.space.genotype import Genotype
     from archsearch.study import Budget, Study
     from archsearch.tabular.nbgraph import NBGraphSpace
     from conformance import EncodingObjective

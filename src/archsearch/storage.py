@@ -7,9 +7,12 @@ trial that finished before it.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import sqlite3
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -36,6 +39,21 @@ class StudyInfo:
     version: str
 
 
+@dataclass(frozen=True)
+class OneShotEpoch:
+    """One finished epoch of a one-shot search (DARTS, GDAS), as recorded.
+
+    ``arch_weights`` holds ``softmax(alpha)`` per cell type as nested lists (edges x ops);
+    ``genotype`` is the cell those weights derive; ``metrics`` the epoch's losses,
+    accuracies and seconds.
+    """
+
+    epoch: int
+    arch_weights: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    genotype: Genotype
+
+
 class Storage(ABC):
     """The few operations the loop needs (Optuna's 18 abstract methods are a warning)."""
 
@@ -57,6 +75,22 @@ class Storage(ABC):
     @abstractmethod
     def trials(self, study: str) -> list[FrozenTrial]:
         """Every trial of the study, by number."""
+
+    # One-shot searches record an epoch at a time, with a checkpoint of the latest one.
+    # Not abstract: a storage for ask/tell studies alone need not implement them.
+    def write_oneshot_epoch(self, study: str, record: OneShotEpoch,
+                            state: Mapping[str, Any]) -> None:
+        """Record a finished epoch and make ``state`` (tensors, numbers, containers) the
+        study's checkpoint; earlier epochs' checkpoints are dropped, their records kept."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no one-shot record")
+
+    def oneshot_epochs(self, study: str) -> list[OneShotEpoch]:
+        """Every recorded epoch of the study's one-shot search, in order."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no one-shot record")
+
+    def load_oneshot_state(self, study: str, epoch: int) -> dict[str, Any]:
+        """The checkpoint written with ``epoch`` (only the latest epoch's is kept)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no one-shot record")
 
 
 def _check_same(stored: StudyInfo, asked: StudyInfo) -> None:
@@ -98,6 +132,25 @@ class InMemoryStorage(Storage):
     def trials(self, study: str) -> list[FrozenTrial]:
         return [self._trials[study][n] for n in sorted(self._trials[study])]
 
+    def _oneshot(self) -> dict[str, Any]:
+        # Created on first use: a study without a one-shot search never needs it.
+        return self.__dict__.setdefault("_oneshot_record", {"epochs": {}, "state": {}})
+
+    def write_oneshot_epoch(self, study: str, record: OneShotEpoch,
+                            state: Mapping[str, Any]) -> None:
+        self._oneshot()["epochs"].setdefault(study, {})[record.epoch] = record
+        self._oneshot()["state"][study] = (record.epoch, copy.deepcopy(dict(state)))
+
+    def oneshot_epochs(self, study: str) -> list[OneShotEpoch]:
+        epochs = self._oneshot()["epochs"].get(study, {})
+        return [epochs[e] for e in sorted(epochs)]
+
+    def load_oneshot_state(self, study: str, epoch: int) -> dict[str, Any]:
+        saved = self._oneshot()["state"].get(study)
+        if saved is None or saved[0] != epoch:
+            raise StorageError(f"no one-shot checkpoint of study {study!r} at epoch {epoch}")
+        return copy.deepcopy(saved[1])
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -125,6 +178,24 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (study, number)
 );
 """
+
+
+_ONESHOT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS oneshot_epochs (
+    study TEXT NOT NULL REFERENCES studies(name),
+    epoch INTEGER NOT NULL,
+    arch_weights TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    genotype TEXT NOT NULL,
+    checkpoint TEXT,
+    PRIMARY KEY (study, epoch)
+);
+"""
+
+
+def _oneshot_dir(db: Path, study: str) -> Path:
+    """Checkpoints live beside the database: ``<db>.oneshot/<study>/epoch-NNNNN.pt``."""
+    return db.with_name(db.name + ".oneshot") / urllib.parse.quote(study, safe="")
 
 
 class SQLiteStorage(Storage):
@@ -202,6 +273,54 @@ class SQLiteStorage(Storage):
                 trial = replace(trial, score=oriented(value, direction))
             out.append(trial)
         return out
+
+    def write_oneshot_epoch(self, study: str, record: OneShotEpoch,
+                            state: Mapping[str, Any]) -> None:
+        import torch  # only one-shot searches pay for it
+
+        folder = _oneshot_dir(self.path, study)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{record.epoch:05d}.pt"
+        # The file first, renamed into place whole; then the row that names it; only then
+        # are older checkpoints deleted.  A kill at any point leaves the last row's file.
+        partial = folder / (name + ".partial")
+        torch.save(dict(state), partial)
+        os.replace(partial, folder / name)
+        self._db.executescript(_ONESHOT_SCHEMA)
+        self._db.execute(
+            "INSERT OR REPLACE INTO oneshot_epochs VALUES (?, ?, ?, ?, ?, ?)",
+            (study, record.epoch, json.dumps(record.arch_weights),
+             json.dumps(dict(record.metrics)), record.genotype.to_json(), name),
+        )
+        for old in folder.glob("epoch-*.pt"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def oneshot_epochs(self, study: str) -> list[OneShotEpoch]:
+        self._db.executescript(_ONESHOT_SCHEMA)
+        rows = self._db.execute(
+            "SELECT epoch, arch_weights, metrics, genotype FROM oneshot_epochs WHERE study = ? "
+            "ORDER BY epoch", (study,))
+        return [OneShotEpoch(int(epoch), json.loads(arch), json.loads(metrics),
+                             Genotype.from_json(genotype))
+                for epoch, arch, metrics, genotype in rows]
+
+    def load_oneshot_state(self, study: str, epoch: int) -> dict[str, Any]:
+        import torch
+
+        self._db.executescript(_ONESHOT_SCHEMA)
+        row = self._db.execute(
+            "SELECT checkpoint FROM oneshot_epochs WHERE study = ? AND epoch = ?",
+            (study, epoch)).fetchone()
+        path = None if row is None or row[0] is None else _oneshot_dir(self.path, study) / row[0]
+        if path is None or not path.is_file():
+            raise StorageError(f"no one-shot checkpoint of study {study!r} at epoch {epoch} "
+                               "(only the latest epoch's is kept)")
+        # weights_only: tensors and plain containers, never arbitrary pickled objects.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise StorageError(f"{path} is not a one-shot checkpoint")
+        return state
 
 
 def open_storage(path: str | Path | None) -> Storage:

@@ -26,8 +26,9 @@ from torch import nn
 from archsearch.data.dataset import Dataset
 from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
 from archsearch.estimation.cost import count_flops, count_parameters, measure_latency
-from archsearch.nn.builder import LayeredSpace, build_network
+from archsearch.nn.builder import build_from_genotype
 from archsearch.nn.ops import Standardize
+from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -82,6 +83,10 @@ class TrainingEstimator(Estimator):
     and never used for selection.  ``context.timeout`` counts from the start of
     ``evaluate`` and is checked before every batch, in training and in scoring.
 
+    The network is ``archsearch.nn.build_from_genotype(space, genotype, ...)``: layer
+    spaces get ``stem_width``; cell spaces (``nb201``, ``darts``) build their macro network
+    at the space's own ``channels`` and depth.
+
     Metrics: ``val_accuracy``, ``test_accuracy``, ``train_loss`` (last epoch's mean),
     ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training loop
     alone), ``latency_seconds`` (median batch-1 forward pass) and ``epochs``.
@@ -93,7 +98,7 @@ class TrainingEstimator(Estimator):
     def __init__(
         self,
         dataset: Dataset,
-        space: LayeredSpace,
+        space: SearchSpace,
         *,
         epochs: int = 10,
         batch_size: int = 128,
@@ -194,11 +199,10 @@ class TrainingEstimator(Estimator):
     ) -> _Trained:
         """The one training loop evaluate and train_final share."""
         self._check_args()
-        layers = self.space.layers(genotype)
         with torch.random.fork_rng(devices=[]):  # seed the init without touching global state
             torch.manual_seed(seed)
-            model = build_network(
-                layers, self.dataset.input_shape, self.dataset.num_classes,
+            model = build_from_genotype(
+                self.space, genotype, self.dataset.input_shape, self.dataset.num_classes,
                 stem_width=self.stem_width,
             )
         model.to(x.device)
@@ -297,6 +301,15 @@ class TrainingEstimator(Estimator):
         if self._tensors is None or self._tensors.device != device:
             self._tensors = _prepare(self.dataset, self.val_fraction, self.split_seed, device)
         return self._tensors
+
+
+def prepare_tensors(
+    dataset: Dataset, val_fraction: float, split_seed: int, device: torch.device
+) -> _Tensors:
+    """The dataset on ``device``: fit and validation splits carved from the train arrays
+    (stratified, by ``split_seed``) and the test arrays, standardised with the fit split's
+    per-channel mean and std (the one-shot searches share this with the estimator)."""
+    return _prepare(dataset, val_fraction, split_seed, device)
 
 
 def _split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

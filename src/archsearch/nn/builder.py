@@ -115,12 +115,42 @@ def build_network(
 
 
 def build_from_genotype(
-    space: LayeredSpace,
+    space: object,
     genotype: Genotype,
     input_shape: tuple[int, ...],
     num_classes: int,
     *,
     stem_width: int = 16,
 ) -> nn.Module:
-    """``build_network(space.layers(genotype), ...)``."""
-    return build_network(space.layers(genotype), input_shape, num_classes, stem_width=stem_width)
+    """The network of ``genotype`` in ``space``, for inputs of ``input_shape``.
+
+    A space with ``layers()`` (``LayeredSpace``: chain, multi-branch) gives
+    ``build_network(space.layers(genotype), ...)``.  Cell spaces build their macro network
+    at the space's own size (``stem_width`` is not used there): ``NB201Space`` the
+    NAS-Bench-201 network (``channels``, ``cells_per_stage``), ``DartsSpace`` the DARTS
+    network (``channels``, ``cells``).
+    """
+    # Imported here: the cell modules are not needed for chain spaces.
+    from archsearch.space.cells import DartsSpace
+    from archsearch.tabular.nb201 import NB201Space
+
+    if isinstance(space, (NB201Space, DartsSpace)):
+        from archsearch.nn import cells
+
+        if len(input_shape) != 3:
+            raise ValueError(f"the {space.name} network takes (C, H, W) images, "
+                             f"not inputs of shape {input_shape}")
+        if isinstance(space, NB201Space):
+            return cells.NB201Network(
+                space.edges(genotype), channels=space.channels,
+                cells_per_stage=space.cells_per_stage, num_classes=num_classes,
+                in_channels=input_shape[0])
+        return cells.DartsNetwork(
+            space.cell(genotype, "normal"), space.cell(genotype, "reduce"),
+            channels=space.channels, cells=space.cells, num_classes=num_classes,
+            in_channels=input_shape[0])
+    layers = getattr(space, "layers", None)
+    if layers is None:
+        raise TypeError(f"cannot build a network for a {type(space).__name__}: it has no "
+                        "layers() and is not a cell space")
+    return build_network(layers(genotype), input_shape, num_classes, stem_width=stem_width)

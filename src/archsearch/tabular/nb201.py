@@ -79,6 +79,11 @@ NB201_METRICS: Mapping[str, str] = {
 class NB201Space(DecisionSpace):
     """The NAS-Bench-201 cell: one op per edge; mutation changes one edge's op.
 
+    With the training estimator a cell is trained inside the NAS-Bench-201 macro network
+    (``archsearch.nn.cells.NB201Network``): ``channels`` (C) and ``cells_per_stage`` (N)
+    shape that network; the table was measured at C=16, N=5.  They change neither the
+    cells, nor their keys, nor the table lookup.
+
     >>> space = NB201Space()
     >>> g = space.from_string("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|"
     ...                       "nor_conv_1x1~1|nor_conv_3x3~2|")
@@ -90,7 +95,11 @@ class NB201Space(DecisionSpace):
 
     name = "nb201"
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
+        if channels < 1 or cells_per_stage < 1:
+            raise ValueError("channels and cells_per_stage must be >= 1")
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
         super().__init__([categorical(name, NB201_OPS) for name in NB201_EDGE_NAMES])
 
     def index(self, genotype: Genotype) -> int:

@@ -1,0 +1,173 @@
+"""One-shot search on the NAS-Bench-201 space with CIFAR-10; every derived cell is looked
+up in the NAS-Bench-201 table (AnalogNAS-Bench, baseline test accuracy, percent).
+
+    python benchmarks/oneshot_nb201.py --preset cpu-reduced --method darts,darts-minus,gdas \\
+        --seeds 0,1,2 --threads 1 --out bench/oneshot.md
+    python benchmarks/oneshot_nb201.py --device cuda --preset gpu-8min --method gdas --seeds 0
+
+Each (method, seed) runs the library's own loop: a ``Study`` whose strategy is
+``OneShotStrategy`` and whose estimator is the table, driven by ``run_oneshot``; it prints
+one line per epoch and ends with one Markdown row per run (method, seed, derived cell,
+table accuracy, search seconds, epochs) and a mean +- std per method.
+
+Presets (``--set key=value`` overrides any setting, e.g. ``--set epochs=5``):
+
+* ``full``: the NAS-Bench-201 DARTS protocol: 25k / 25k split of the CIFAR-10 training
+  set, 32x32, C=16, N=5, 50 epochs (also for GDAS, which NAS-Bench-201 ran for 250),
+  batch 64, crop + flip, no warm-up.  About 2 GPU-hours for DARTS on an H200 (a
+  hand-written first-order step measured 150 s per epoch at batch 64, bf16).
+* ``gpu-8min``: one (method, seed) in under 8 minutes of one GPU: 10k / 10k images,
+  32x32, C=16, N=5, 15 epochs (the first 5 weights only), batch 256 with the weight lr
+  scaled to 0.1 and the alpha lr to 6e-4 (PC-DARTS's batch-256 settings), bf16.  A guard
+  begins no epoch that would end after 6.5 minutes of search (judged by the previous
+  epoch) and reports the cell of the last finished epoch (the ``epochs`` column says
+  so).  Not yet run on a GPU: no timing to quote.
+* ``cpu-reduced``: what 2 shared CPU cores allow: 10k of the training images (5k / 5k),
+  downsampled to 16x16, C=8, N=1, 15 epochs of which the first 5 train only the weights,
+  batch 64, crop + flip; run with ``--threads 1`` (with two threads on two busy cores
+  the synchronisation made steps several times slower).  About 5-10 minutes per DARTS
+  search and 2-4 per GDAS search there.
+
+Data: ``--data`` (default ``$ARCHSEARCH_CIFAR10`` or ``../shared/datasets/cifar10-jpeg.tar.xz``),
+an image-folder archive decoded once and cached by ``archsearch.data.load_dataset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archsearch.data import load_dataset
+from archsearch.oneshot.runner import OneShotStrategy, run_oneshot
+from archsearch.storage import InMemoryStorage
+from archsearch.study import StopReason, Study
+from archsearch.tabular.nb201 import NB201Estimator, NB201Space
+
+#: Search settings per preset (OneShotStrategy's arguments; ``max_minutes`` is a guard on
+#: the search's wall time).  Images: ``max_images`` of the 50k training images (stratified),
+#: split 50/50 into weights / alphas; ``image_size`` in pixels; ``channels`` C; ``cells``
+#: cells per stage (N); ``batch_size`` images per step for each of the two splits.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": dict(max_images=None, image_size=None, channels=16, cells=5, epochs=50,
+                 batch_size=64, augment=True, max_minutes=None),
+    "gpu-8min": dict(max_images=20_000, image_size=None, channels=16, cells=5, epochs=15,
+                     warmup_epochs=5, batch_size=256, lr=0.1, arch_lr=6e-4, augment=True,
+                     bf16=True, max_minutes=6.5),
+    "cpu-reduced": dict(max_images=10_000, image_size=16, channels=8, cells=1, epochs=15,
+                        warmup_epochs=5, batch_size=64, augment=True, max_minutes=None),
+}
+
+#: The methods, as OneShotStrategy settings.
+METHODS: dict[str, dict[str, Any]] = {
+    "darts": dict(method="darts", order=1),
+    "darts2": dict(method="darts", order=2),
+    "darts-minus": dict(method="darts", auxiliary_skip=True),
+    "gdas": dict(method="gdas"),
+}
+
+HEADER = ("| method | seed | derived cell | NB201 test % | search s | epochs |\n"
+          "|---|---|---|---|---|---|")
+
+
+def _parse_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, device: str,
+            table: NB201Estimator) -> dict[str, Any]:
+    settings = dict(settings)
+    max_minutes = settings.pop("max_minutes", None)
+    space = NB201Space(settings["channels"], settings["cells"])
+    strategy = OneShotStrategy(space, seed, device=device, **METHODS[method], **settings)
+    study = Study(space, strategy, table, InMemoryStorage(), name=f"{method}-{seed}", seed=seed)
+    print(f"--- {method}, seed {seed}", flush=True)
+    start = time.perf_counter()
+    reason = run_oneshot(study, dataset, seconds=None if max_minutes is None else 60 * max_minutes,
+                         log=lambda line: print(line, flush=True))
+    seconds = time.perf_counter() - start
+    records = study.storage.oneshot_epochs(study.name)
+    done = f"{len(records)}/{strategy.epochs}"
+    if reason is StopReason.TIMEOUT:
+        done += " (time guard)"
+    if not records:
+        return {"method": method, "seed": seed, "cell": "-", "accuracy": float("nan"),
+                "seconds": seconds, "epochs": done}
+    genotype = records[-1].genotype  # the derived cell (the study's trial when finished)
+    return {"method": method, "seed": seed, "cell": space.to_string(genotype),
+            "accuracy": table.evaluate(genotype)["test_accuracy"], "seconds": seconds,
+            "epochs": done}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-reduced")
+    parser.add_argument("--method", default="darts,darts-minus,gdas",
+                        help=f"comma-separated, from {', '.join(METHODS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--data", default=os.environ.get(
+        "ARCHSEARCH_CIFAR10", "../shared/datasets/cifar10-jpeg.tar.xz"))
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset setting")
+    parser.add_argument("--out", type=Path, help="append the Markdown rows to this file")
+    args = parser.parse_args(argv)
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    settings = dict(PRESETS[args.preset])
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        settings[key] = _parse_value(value)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device is available")
+        torch.backends.cudnn.benchmark = True
+
+    started = time.perf_counter()
+    dataset = load_dataset(args.data)
+    table = NB201Estimator()
+    print(f"preset {args.preset} on {args.device} ({torch.get_num_threads()} CPU threads): "
+          f"{settings}", flush=True)
+    rows = [run_one(m, s, settings, dataset, args.device, table) for m in methods for s in seeds]
+
+    # A '|' inside a table cell must be escaped, code span or not.
+    lines = [f"| {r['method']} | {r['seed']} | `{r['cell'].replace('|', chr(92) + '|')}` | "
+             f"{r['accuracy']:.2f} | "
+             f"{r['seconds']:.0f} | {r['epochs']} |" for r in rows]
+    print(f"\npreset {args.preset}, device {args.device}, total {time.perf_counter() - started:.0f} s")
+    print(HEADER)
+    print("\n".join(lines))
+    for method in methods:
+        values = [r["accuracy"] for r in rows if r["method"] == method]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{method}: {statistics.mean(values):.2f} +- {spread:.2f} over {len(values)} seed(s)")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a") as f:
+            f.write(f"\n<!-- preset {args.preset}, device {args.device}, {settings} -->\n")
+            f.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

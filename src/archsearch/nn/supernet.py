@@ -1,0 +1,352 @@
+"""Supernets: a cell space's network in which every edge holds all its candidate ops.
+
+Each edge is a ``MixedOp``; how it mixes them in one forward pass is a ``Mixture`` per
+cell type: a weight per (edge, op) (DARTS: ``softmax(alpha)``) and optionally one chosen op
+per edge, the only one computed (GDAS).  The architecture parameters ``alpha`` (one
+``edges x ops`` matrix per cell type, initialised ``1e-3 * randn``) are module parameters,
+so ``state_dict()`` holds them, but ``arch_parameters()`` and ``weight_parameters()`` keep
+them apart for the two optimisers of a bilevel search.  ``derive()`` turns the current
+alphas into a genotype of the space.
+
+As in the published search code, cell BNs have ``affine=False``; the DARTS supernet puts a
+BN(affine=False) after each pooling op.  ``none`` adds zero, so it is never computed; its
+alpha still competes in the softmax.  With ``auxiliary_skip`` every edge also adds
+``skip_beta * skip(x)`` outside the softmax (DARTS-, Chu et al. 2021); the search sets
+``skip_beta`` each epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from archsearch.nn.cells import (
+    FactorizedReduce,
+    darts_op,
+    darts_preprocess,
+    darts_reductions,
+    darts_stem,
+    nb201_body,
+    nb201_head,
+    nb201_op,
+    nb201_stem,
+)
+from archsearch.space.cells import DARTS_PRIMITIVES, DartsSpace
+from archsearch.space.genotype import Genotype
+from archsearch.tabular.nb201 import NB201_EDGE_NAMES, NB201_EDGES, NB201_OPS, NB201Space
+
+#: Per edge, the weight of each op as 0-d tensors (rows of a Mixture, unbound once).
+_Rows = Sequence[Sequence[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """How the edges of one cell type mix their ops in one forward pass.
+
+    ``weights`` is ``(edges, ops)``.  Without ``chosen`` every op is weighted and summed
+    (DARTS).  With ``chosen`` (one op index per edge) only that op is computed, scaled by
+    its weight; the other weights are added as scalars, zero in value but carrying their
+    gradient (GDAS's straight-through trick).
+    """
+
+    weights: torch.Tensor
+    chosen: Sequence[int] | None = None
+
+
+class MixedOp(nn.Module):
+    """All candidate ops of one edge (and the optional auxiliary skip)."""
+
+    def __init__(self, ops: Sequence[nn.Module], skip: nn.Module | None = None) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(ops)
+        self.computed = [k for k, op in enumerate(ops) if not getattr(op, "is_zero", False)]
+        self.skip = skip
+
+    def forward(self, x: torch.Tensor, weights: Sequence[torch.Tensor], chosen: int | None,
+                skip_beta: float) -> torch.Tensor:
+        if chosen is None:
+            out: torch.Tensor | None = None
+            for k in self.computed:
+                term = weights[k] * self.ops[k](x)
+                out = term if out is None else out + term
+            assert out is not None, "a mixed op needs one op other than 'none'"
+        else:
+            out = weights[chosen] * self.ops[chosen](x)
+            others = [w for k, w in enumerate(weights) if k != chosen]
+            if others:
+                out = out + torch.stack(others).sum()
+        if self.skip is not None and skip_beta:
+            out = out + skip_beta * self.skip(x)
+        return out
+
+
+def _rows(mixture: Mixture) -> list[tuple[torch.Tensor, ...]]:
+    return [row.unbind(0) for row in mixture.weights.unbind(0)]
+
+
+class Supernet(nn.Module):
+    """What the one-shot searches need from a supernet (both spaces' supernets are one)."""
+
+    #: The candidate ops, in alpha-column order.
+    ops: tuple[str, ...]
+    #: The weight of the auxiliary skip connections (used only with ``auxiliary_skip``).
+    skip_beta: float
+    auxiliary_skip: bool
+
+    def alphas(self) -> dict[str, nn.Parameter]:
+        """The architecture parameters by cell type."""
+        raise NotImplementedError
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas().values())
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def softmax_mixtures(self) -> dict[str, Mixture]:
+        """DARTS's continuous relaxation: ``softmax(alpha)`` on every edge."""
+        return {name: Mixture(alpha.softmax(dim=-1)) for name, alpha in self.alphas().items()}
+
+    def derive(self) -> Genotype:
+        """The discrete genotype the current alphas select."""
+        raise NotImplementedError
+
+    def arch_weights(self) -> dict[str, list[list[float]]]:
+        """``softmax(alpha)`` per cell type as plain lists (for the record)."""
+        return {name: alpha.detach().softmax(dim=-1).cpu().tolist()
+                for name, alpha in self.alphas().items()}
+
+
+def _init_alpha(edges: int, ops: int) -> nn.Parameter:
+    return nn.Parameter(1e-3 * torch.randn(edges, ops))
+
+
+# -- NAS-Bench-201 --------------------------------------------------------------------------
+
+
+class NB201SearchCell(nn.Module):
+    """A NAS-Bench-201 cell with a mixed op on each of its 6 edges (canonical order)."""
+
+    def __init__(self, c: int, ops: Sequence[str], *, track: bool, auxiliary_skip: bool) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(
+            MixedOp([nb201_op(op, c, affine=False, track=track) for op in ops],
+                    nn.Identity() if auxiliary_skip else None)
+            for _ in NB201_EDGES)
+
+    def forward(self, x: torch.Tensor, rows: _Rows, chosen: Sequence[int] | None,
+                skip_beta: float) -> torch.Tensor:
+        nodes = [x]
+        e = 0
+        for i in (1, 2, 3):
+            node: torch.Tensor | None = None
+            for j in range(i):
+                out = self.edges[e](nodes[j], rows[e], None if chosen is None else chosen[e],
+                                    skip_beta)
+                node = out if node is None else node + out
+                e += 1
+            assert node is not None
+            nodes.append(node)
+        return nodes[3]
+
+
+class NB201Supernet(Supernet):
+    """The NAS-Bench-201 network with a mixed op on every edge; one alpha (6 x 5) shared
+    by all cells, its rows in the canonical edge order, its columns ``NB201_OPS``.
+
+    ``derive()`` takes the argmax over all ops on each edge, ``none`` included, as the
+    NAS-Bench-201 search scripts do (``include_none=False`` excludes it).
+
+    >>> net = NB201Supernet(channels=4, cells_per_stage=1, num_classes=10)
+    >>> net(torch.zeros(2, 3, 8, 8)).shape, net.alpha.shape
+    (torch.Size([2, 10]), torch.Size([6, 5]))
+    """
+
+    def __init__(self, *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+                 in_channels: int = 3, track_running_stats: bool = True,
+                 auxiliary_skip: bool = False, include_none: bool = True) -> None:
+        super().__init__()
+        self.ops = NB201_OPS
+        self.space = NB201Space(channels, cells_per_stage)
+        self.include_none = include_none
+        self.auxiliary_skip = auxiliary_skip
+        self.skip_beta = 0.0
+        self.stem = nb201_stem(in_channels, channels)
+        layers, c = nb201_body(
+            lambda c: NB201SearchCell(c, self.ops, track=track_running_stats,
+                                      auxiliary_skip=auxiliary_skip),
+            channels, cells_per_stage)
+        self.layers = nn.ModuleList(layers)
+        self._is_cell = [isinstance(layer, NB201SearchCell) for layer in layers]
+        self.head = nb201_head(c, num_classes)
+        self.alpha = _init_alpha(len(NB201_EDGES), len(self.ops))
+
+    def alphas(self) -> dict[str, nn.Parameter]:
+        return {"cell": self.alpha}
+
+    def forward(self, x: torch.Tensor, mixtures: Mapping[str, Mixture] | None = None
+                ) -> torch.Tensor:
+        mixture = (mixtures or self.softmax_mixtures())["cell"]
+        rows = _rows(mixture)
+        x = self.stem(x)
+        for layer, is_cell in zip(self.layers, self._is_cell, strict=True):
+            x = layer(x, rows, mixture.chosen, self.skip_beta) if is_cell else layer(x)
+        return self.head(x)
+
+    def derive(self) -> Genotype:
+        alpha = self.alpha.detach().cpu()
+        if not self.include_none:
+            alpha = alpha.clone()
+            alpha[:, self.ops.index("none")] = -torch.inf
+        best = alpha.argmax(dim=1).tolist()
+        return Genotype.of({name: self.ops[k] for name, k in zip(NB201_EDGE_NAMES, best,
+                                                                   strict=True)})
+
+
+# -- DARTS ------------------------------------------------------------------------------
+
+
+def _darts_search_op(name: str, c: int, stride: int, track: bool) -> nn.Module:
+    op = darts_op(name, c, stride, affine=False, track=track)
+    if "pool" in name:  # DARTS's search network normalises pooled outputs
+        return nn.Sequential(op, nn.BatchNorm2d(c, affine=False, track_running_stats=track))
+    return op
+
+
+class DartsSearchCell(nn.Module):
+    """A DARTS cell with a mixed op on each of its edges (node i reads all 2 + i nodes)."""
+
+    def __init__(self, steps: int, ops: Sequence[str], c_prev_prev: int, c_prev: int, c: int,
+                 reduction: bool, reduction_prev: bool, *, track: bool,
+                 auxiliary_skip: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.pre0, self.pre1 = darts_preprocess(c_prev_prev, c_prev, c, reduction_prev,
+                                                affine=False)
+        self.edges = nn.ModuleList()
+        for node in range(steps):
+            for source in range(2 + node):
+                stride = 2 if reduction and source < 2 else 1
+                skip: nn.Module | None = None
+                if auxiliary_skip:
+                    skip = nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=False)
+                self.edges.append(MixedOp(
+                    [_darts_search_op(op, c, stride, track) for op in ops], skip))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, rows: _Rows,
+                chosen: Sequence[int] | None, skip_beta: float) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        e = 0
+        for _ in range(self.steps):
+            node: torch.Tensor | None = None
+            for h in list(states):
+                out = self.edges[e](h, rows[e], None if chosen is None else chosen[e], skip_beta)
+                node = out if node is None else node + out
+                e += 1
+            assert node is not None
+            states.append(node)
+        return torch.cat(states[2:], dim=1)
+
+
+def darts_edge_sources(steps: int) -> list[tuple[int, int]]:
+    """(node, source) of every edge of a DARTS search cell, in alpha-row order."""
+    return [(2 + node, source) for node in range(steps) for source in range(2 + node)]
+
+
+class DartsSupernet(Supernet):
+    """DARTS's search network: ``cells`` cells (reductions at 1/3 and 2/3), C channels,
+    stem of ``3 C``; alphas ``normal`` and ``reduce``, each (14 edges x 8 ops) for 4 steps.
+
+    ``derive()`` follows DARTS: per node, the 2 incoming edges whose strongest non-``none``
+    op weighs most, each with that op.
+
+    >>> net = DartsSupernet(channels=4, cells=3, steps=2, num_classes=10)
+    >>> net(torch.zeros(2, 3, 8, 8)).shape, net.alphas()["reduce"].shape
+    (torch.Size([2, 10]), torch.Size([5, 8]))
+    """
+
+    def __init__(self, *, channels: int = 16, cells: int = 8, steps: int = 4,
+                 ops: Sequence[str] = DARTS_PRIMITIVES, num_classes: int = 10,
+                 in_channels: int = 3, stem_multiplier: int = 3,
+                 track_running_stats: bool = True, auxiliary_skip: bool = False) -> None:
+        super().__init__()
+        self.ops = tuple(ops)
+        self.space = DartsSpace(steps, [op for op in self.ops if op != "none"], channels, cells)
+        self.auxiliary_skip = auxiliary_skip
+        self.skip_beta = 0.0
+        self.steps = steps
+        c_stem = stem_multiplier * channels
+        self.stem = darts_stem(in_channels, c_stem)
+        c_prev_prev, c_prev, c = c_stem, c_stem, channels
+        reductions = darts_reductions(cells)
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for index in range(cells):
+            reduction = index in reductions
+            if reduction:
+                c *= 2
+            self.cells.append(DartsSearchCell(
+                steps, self.ops, c_prev_prev, c_prev, c, reduction, reduction_prev,
+                track=track_running_stats, auxiliary_skip=auxiliary_skip))
+            c_prev_prev, c_prev, reduction_prev = c_prev, steps * c, reduction
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(c_prev, num_classes))
+        edges = len(darts_edge_sources(steps))
+        self.alpha_normal = _init_alpha(edges, len(self.ops))
+        self.alpha_reduce = _init_alpha(edges, len(self.ops))
+
+    def alphas(self) -> dict[str, nn.Parameter]:
+        return {"normal": self.alpha_normal, "reduce": self.alpha_reduce}
+
+    def forward(self, x: torch.Tensor, mixtures: Mapping[str, Mixture] | None = None
+                ) -> torch.Tensor:
+        mixtures = mixtures or self.softmax_mixtures()
+        rows = {name: _rows(m) for name, m in mixtures.items()}
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            kind = "reduce" if cell.reduction else "normal"
+            s0, s1 = s1, cell(s0, s1, rows[kind], mixtures[kind].chosen, self.skip_beta)
+        return self.head(s1)
+
+    def derive(self) -> Genotype:
+        cells = {}
+        for kind, alpha in self.alphas().items():
+            weights = alpha.detach().softmax(dim=-1).cpu()
+            if "none" in self.ops:
+                weights[:, self.ops.index("none")] = -1.0  # never chosen
+            strength, best = weights.max(dim=1)
+            edges: list[tuple[str, int]] = []
+            start = 0
+            for node in range(self.steps):
+                n = 2 + node
+                # Stable: among equal strengths the earlier input wins.
+                top = sorted(range(n), key=lambda j: -float(strength[start + j]))[:2]
+                edges.extend((self.ops[int(best[start + j])], j) for j in sorted(top))
+                start += n
+            cells[kind] = edges
+        return self.space.from_cells(cells["normal"], cells["reduce"])
+
+
+def supernet_for(space: object, *, num_classes: int, in_channels: int,
+                 auxiliary_skip: bool = False, channels: int | None = None,
+                 cells: int | None = None) -> Supernet:
+    """The supernet of a cell space, at the space's size unless ``channels`` / ``cells``
+    (cells per stage for NAS-Bench-201, all cells for DARTS) say otherwise."""
+    if isinstance(space, NB201Space):
+        return NB201Supernet(
+            channels=channels or space.channels,
+            cells_per_stage=cells or space.cells_per_stage, num_classes=num_classes,
+            in_channels=in_channels, auxiliary_skip=auxiliary_skip)
+    if isinstance(space, DartsSpace):
+        ops = space.ops if "none" in space.ops else ("none", *space.ops)
+        return DartsSupernet(
+            channels=channels or space.channels, cells=cells or space.cells, steps=space.steps,
+            ops=ops, num_classes=num_classes, in_channels=in_channels,
+            auxiliary_skip=auxiliary_skip)
+    raise TypeError(f"one-shot search needs a cell space (nb201 or darts), "
+                    f"not a {type(space).__name__}")

@@ -1,0 +1,342 @@
+"""Supernets and one-shot searches (DARTS, DARTS-, GDAS): forward and backward, genotype
+derivation, tiny searches, and a one-shot study that survives a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from archsearch.cli import main
+from archsearch.data import load_digits
+from archsearch.nn.supernet import DartsSupernet, Mixture, NB201Supernet, Supernet
+from archsearch.oneshot import (
+    DARTS,
+    GDAS,
+    BilevelSearch,
+    OneShotStrategy,
+    auxiliary_skip_beta,
+    run_oneshot,
+)
+from archsearch.space.cells import DartsSpace
+from archsearch.storage import InMemoryStorage, SQLiteStorage
+from archsearch.study import Study
+from archsearch.tabular.nb201 import NB201_OPS, NB201Space
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # These networks are tiny: a second thread only adds synchronisation, which costs
+    # minutes when the cores are shared.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _nb201(**kw: Any) -> NB201Supernet:
+    torch.manual_seed(0)
+    return NB201Supernet(channels=4, cells_per_stage=1, **kw)
+
+
+def _darts(**kw: Any) -> DartsSupernet:
+    torch.manual_seed(0)
+    return DartsSupernet(channels=4, cells=3, steps=2, **kw)
+
+
+def _batches(n: int = 3, size: int = 8, side: int = 8) -> list[tuple[torch.Tensor, ...]]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(size, 3, side, side, generator=g), torch.randint(0, 10, (size,), generator=g),
+             torch.randn(size, 3, side, side, generator=g), torch.randint(0, 10, (size,), generator=g))
+            for _ in range(n)]
+
+
+# -- supernets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [_nb201, _darts], ids=["nb201", "darts"])
+def test_supernet_forward_backward_and_parameter_split(make: Callable[[], Supernet]) -> None:
+    net = make()
+    arch, weights = net.arch_parameters(), net.weight_parameters()
+    assert {id(p) for p in arch}.isdisjoint(id(p) for p in weights)
+    assert len(arch) + len(weights) == len(list(net.parameters()))
+    out = net(torch.randn(4, 3, 8, 8))
+    assert out.shape == (4, 10)
+    out.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in arch)
+    assert all(p.grad is not None for p in weights)
+    # Cell BNs have no affine part in a supernet.
+    cell_bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) and not m.affine]
+    assert cell_bns
+
+
+def test_sampled_mixture_computes_only_the_chosen_ops() -> None:
+    net = _nb201()
+    calls: list[str] = []
+    for mixed in (m for m in net.modules() if type(m).__name__ == "MixedOp"):
+        for name, op in zip(NB201_OPS, mixed.ops, strict=True):
+            op.register_forward_hook(lambda *_, name=name: calls.append(name))
+    chosen = (3, 3, 1, 0, 2, 4)
+    weights = torch.nn.functional.one_hot(torch.tensor(chosen), 5).float()
+    weights.requires_grad_(True)
+    net(torch.randn(2, 3, 8, 8), {"cell": Mixture(weights, chosen)}).sum().backward()
+    assert sorted(set(calls)) == sorted({NB201_OPS[k] for k in chosen})
+    assert len(calls) == 6 * 3  # one op per edge, 3 cells
+    assert weights.grad is not None and weights.grad[0].abs().sum() > 0
+
+
+def test_nb201_derivation_on_hand_set_alphas() -> None:
+    net = _nb201()
+    with torch.no_grad():
+        net.alpha.zero_()
+        for edge, op in enumerate(("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3",
+                                   "nor_conv_1x1", "nor_conv_3x3")):
+            net.alpha[edge, NB201_OPS.index(op)] = 1.0
+        net.alpha[1, NB201_OPS.index("nor_conv_3x3")] = 0.5  # second to none on edge 2<-0
+    space = NB201Space()
+    assert space.to_string(net.derive()) == (
+        "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    net.include_none = False  # NAS-Bench-201's scripts keep none; DARTS's rule drops it
+    assert net.derive()["edge2<-0"] == "nor_conv_3x3"
+
+
+def test_darts_derivation_keeps_the_top_two_edges_without_none() -> None:
+    net = DartsSupernet(channels=4, cells=3, steps=4)
+    ops = net.ops
+    with torch.no_grad():
+        for alpha in net.arch_parameters():
+            alpha.zero_()
+        a = net.alpha_normal
+        # Node 2 (edges 0, 1): both kept; 'none' is strongest on edge 0 but never chosen.
+        a[0, ops.index("none")] = 9.0
+        a[0, ops.index("sep_conv_3x3")] = 2.0
+        a[1, ops.index("skip_connect")] = 1.0
+        # Node 3 (edges 2, 3, 4 read nodes 0, 1, 2): inputs 0 and 2 are strongest.
+        a[2, ops.index("dil_conv_5x5")] = 3.0
+        a[3, ops.index("none")] = 10.0
+        a[4, ops.index("max_pool_3x3")] = 2.5
+    cell = net.space.cell(net.derive(), "normal")
+    assert cell[:4] == [("sep_conv_3x3", 0), ("skip_connect", 1),
+                        ("dil_conv_5x5", 0), ("max_pool_3x3", 2)]
+    assert all(op != "none" for op, _ in cell)
+
+
+# -- the searches ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("make", "search"), [
+    (_nb201, lambda net: DARTS(net, epochs=2)),
+    (_nb201, lambda net: DARTS(net, epochs=2, order=2)),
+    (lambda: _nb201(auxiliary_skip=True), lambda net: DARTS(net, epochs=2, auxiliary_skip=True)),
+    (_nb201, lambda net: GDAS(net, epochs=2)),
+    (_darts, lambda net: DARTS(net, epochs=2)),
+    (_darts, lambda net: GDAS(net, epochs=2)),
+], ids=["darts-nb201", "darts2-nb201", "darts-minus-nb201", "gdas-nb201", "darts-darts",
+        "gdas-darts"])
+def test_tiny_searches_move_the_alphas_and_derive_valid_genotypes(
+        make: Callable[[], Supernet], search: Callable[[Supernet], BilevelSearch]) -> None:
+    net = make()
+    before = [a.detach().clone() for a in net.arch_parameters()]
+    method = search(net)
+    for epoch in range(2):
+        stats = method.train_epoch(epoch, _batches(), 3, torch.Generator().manual_seed(epoch))
+        assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    assert any(not torch.equal(a, b) for a, b in zip(net.arch_parameters(), before, strict=True))
+    net.space.validate(net.derive())
+
+
+def test_second_order_step_matches_the_exact_hypergradient() -> None:
+    """DARTS's unrolled gradient with its finite-difference Hessian-vector product equals
+    d/d alpha of L_val(w - xi * grad_w L_train(w, alpha), alpha), computed exactly."""
+    from torch.func import functional_call
+
+    net = _nb201().double()
+    # ReLU kinks make DARTS's finite difference (radius 0.01) coarse on a tiny random net;
+    # a small radius, in float64, checks the arithmetic.
+    search = DARTS(net, epochs=1, order=2, weight_decay=0.0, hvp_radius=1e-6)
+    x_train, y_train, x_val, y_val = (t.double() if t.is_floating_point() else t
+                                      for t in _batches(1)[0])
+    xi = search.w_optimizer.param_groups[0]["lr"]
+    names = [n for n, p in net.named_parameters() if n != "alpha"]
+    weights = [p for n, p in net.named_parameters() if n != "alpha"]
+
+    def loss(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(functional_call(net, params, (x,)), y)
+
+    base = dict(net.named_parameters())
+    grads = torch.autograd.grad(loss(base, x_train, y_train), weights, create_graph=True,
+                                allow_unused=True)
+    unrolled = {**base, **{n: w - xi * g for n, w, g in zip(names, weights, grads, strict=True)
+                           if g is not None}}
+    exact = torch.autograd.grad(loss(unrolled, x_val, y_val), net.alpha)[0]
+
+    search._unrolled_backward(x_train, y_train, x_val, y_val)
+    assert net.alpha.grad is not None
+    torch.testing.assert_close(net.alpha.grad, exact, rtol=1e-3, atol=1e-6)
+
+
+def test_darts_minus_skip_weight_decays_linearly() -> None:
+    assert [auxiliary_skip_beta(e, 5) for e in range(5)] == [1.0, 0.8, 0.6, 0.4, 0.2]
+    net = _nb201(auxiliary_skip=True)
+    search = DARTS(net, epochs=4, auxiliary_skip=True)
+    assert search.begin_epoch(2) == {"skip_beta": 0.5} and net.skip_beta == 0.5
+    with pytest.raises(ValueError, match="auxiliary_skip"):
+        DARTS(_nb201(), epochs=4, auxiliary_skip=True)
+
+
+def test_gdas_temperature_schedule_and_hard_samples() -> None:
+    search = GDAS(_nb201(), epochs=5)
+    assert [round(search.begin_epoch(e)["tau"], 3) for e in (0, 2, 4)] == [10.0, 5.05, 0.1]
+    mixture = search.sample(torch.Generator().manual_seed(0))["cell"]
+    assert mixture.chosen is not None and len(mixture.chosen) == 6
+    torch.testing.assert_close(mixture.weights.detach(),
+                               torch.nn.functional.one_hot(torch.tensor(mixture.chosen), 5).float())
+
+
+def test_checkpoint_round_trips_through_weights_only_loading(tmp_path: Path) -> None:
+    from archsearch.storage import OneShotEpoch, StudyInfo
+
+    net = _nb201()
+    search = DARTS(net, epochs=1)
+    search.train_epoch(0, _batches(1), 1, torch.Generator())
+    storage = SQLiteStorage(tmp_path / "s.db")
+    storage.open_study(StudyInfo("s", 0, "maximize", "val_accuracy", {}, "0"))
+    for epoch in (0, 1):
+        storage.write_oneshot_epoch("s", OneShotEpoch(epoch, net.arch_weights(), {"x": 1.0},
+                                                      net.derive()), search.state_dict())
+    assert [p.name for p in (tmp_path / "s.db.oneshot" / "s").iterdir()] == ["epoch-00001.pt"]
+    fresh = DARTS(_nb201(), epochs=1)
+    fresh.load_state_dict(storage.load_oneshot_state("s", 1))
+    torch.testing.assert_close(fresh.supernet.alpha, net.alpha)
+    assert fresh.w_optimizer.state_dict()["state"].keys() == search.w_optimizer.state_dict()[
+        "state"].keys()
+    assert [e.epoch for e in storage.oneshot_epochs("s")] == [0, 1]
+
+
+# -- in the study loop ----------------------------------------------------------------------
+
+TINY = {"epochs": 3, "batch_size": 32, "max_images": 300}
+
+
+def _study(storage: InMemoryStorage | SQLiteStorage, method: str = "darts") -> Study:
+    from archsearch.estimation.base import Estimator
+
+    class Cells(Estimator):  # a stand-in for the table: counts convolutions
+        def evaluate(self, genotype, context):  # type: ignore[no-untyped-def]
+            return {"val_accuracy": float(sum("conv" in str(v) for v in genotype.values()))}
+
+    space = NB201Space(channels=4, cells_per_stage=1)
+    return Study(space, OneShotStrategy(space, seed=2, method=method, **TINY), Cells(), storage,
+                 name="oneshot", seed=2)
+
+
+@pytest.mark.parametrize("method", ["darts", "gdas"])
+def test_one_shot_study_records_epochs_and_the_derived_trial(method: str) -> None:
+    storage = InMemoryStorage()
+    study = _study(storage, method)
+    lines: list[str] = []
+    run_oneshot(study, load_digits(), log=lines.append)
+    epochs = storage.oneshot_epochs("oneshot")
+    assert [e.epoch for e in epochs] == [0, 1, 2] and len(lines) == 4
+    assert len(epochs[0].arch_weights["cell"]) == 6
+    assert [t.genotype for t in study.trials] == [epochs[-1].genotype]
+    assert study.trials[0].state.value == "complete"
+    # Running it again finds everything done.
+    run_oneshot(_study(storage, method), load_digits(), log=lines.append)
+    assert len(storage.oneshot_epochs("oneshot")) == 3 and len(study.trials) == 1
+
+
+def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path) -> None:
+    straight = InMemoryStorage()
+    run_oneshot(_study(straight), load_digits(), log=lambda _: None)
+    storage = SQLiteStorage(tmp_path / "r.db")
+
+    def interrupt(line: str) -> None:  # Ctrl-C once the first epoch is recorded
+        if line.startswith("epoch"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_oneshot(_study(storage), load_digits(), log=interrupt)
+    assert len(storage.oneshot_epochs("oneshot")) == 1
+    run_oneshot(_study(SQLiteStorage(tmp_path / "r.db")), load_digits(), log=lambda _: None)
+    resumed = SQLiteStorage(tmp_path / "r.db")
+    assert [e.arch_weights for e in resumed.oneshot_epochs("oneshot")] == [
+        e.arch_weights for e in straight.oneshot_epochs("oneshot")]
+    assert [t.key for t in resumed.trials("oneshot")] == [t.key for t in straight.trials("oneshot")]
+
+
+def _epochs(db: Path) -> int:
+    try:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT COUNT(*) FROM oneshot_epochs").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = {
+        "study": {"name": "os", "seed": 1},
+        "data": "digits",
+        "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
+        "strategy": {"name": "darts", "epochs": 8, "batch_size": 32, "max_images": 400},
+        "estimator": {"name": "training", "epochs": 1, "latency_repeats": 1},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    killed = tmp_path / "killed.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archsearch.cli", "run", str(path), "--storage", str(killed)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _epochs(killed) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _epochs(killed)
+    assert 2 <= done < 8
+
+    # (That the resumed search equals an uninterrupted one is checked in-process above.)
+    assert main(["run", str(path), "--storage", str(killed)]) == 0
+    assert f"resuming the darts search after epoch {done}" in capsys.readouterr().out
+    record = SQLiteStorage(killed)
+    epochs = record.oneshot_epochs("os")
+    assert [e.epoch for e in epochs] == list(range(8))
+    assert [t.genotype for t in record.trials("os")] == [epochs[-1].genotype]
+    assert [t.state.value for t in record.trials("os")] == ["complete"]
+
+    capsys.readouterr()
+    assert main(["show", str(killed), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["best_trial"] == 0
+    assert main(["export", str(killed), "--out", str(tmp_path / "best")]) == 0
+    assert (tmp_path / "best" / "model.pt").is_file()
+
+
+def test_darts_space_one_shot_run_and_config_checks(tmp_path: Path) -> None:
+    space = DartsSpace(steps=2, channels=4, cells=3)
+    storage = InMemoryStorage()
+    from archsearch.estimation.training import TrainingEstimator
+
+    estimator = TrainingEstimator(load_digits(), space, epochs=1, latency_repeats=1)
+    study = Study(space, OneShotStrategy(space, seed=0, method="gdas", **TINY), estimator,
+                  storage, name="d", seed=0)
+    run_oneshot(study, load_digits(), log=lambda _: None)
+    assert study.trials[0].state.value == "complete"
+    with pytest.raises(ValueError, match="DARTS options"):
+        OneShotStrategy(space, method="gdas", order=2)
