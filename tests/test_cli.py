@@ -188,3 +188,12 @@ def test_executor_section_is_validated(tmp_path: Path, capsys: pytest.CaptureFix
     config = _config(tmp_path, executor={"name": "processes", "wrokers": 2})
     assert main(["run", str(config), "--storage", str(tmp_path / "x.db")]) == 2
     assert "executor (processes): unknown key 'wrokers'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_examples_are_valid_configs(example: Path) -> None:
+    from archsearch.config import load_config
+
+    config = load_config(example)
+    assert config.study.name and config.estimator.name == "training"
