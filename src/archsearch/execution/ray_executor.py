@@ -40,7 +40,9 @@ class RayExecutor(Executor):
     ``address`` joins an existing cluster; without it a local one is started on loopback
     with ``local_cpus`` CPUs and stopped at ``close``.  A task whose worker or node dies
     is retried by Ray up to ``max_retries`` times; a task past its trial timeout plus
-    ``grace_seconds`` is cancelled and recorded as failed.
+    ``grace_seconds`` (counted from submission: Ray does not report when a task starts;
+    tasks submitted before any result has come back get ``startup_seconds`` more, for
+    Ray's worker start-up) is cancelled and recorded as failed.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class RayExecutor(Executor):
         max_retries: int = 2,
         local_cpus: int | None = None,
         grace_seconds: float = 5.0,
+        startup_seconds: float = 60.0,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -61,6 +64,8 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self.local_cpus = local_cpus
         self.grace_seconds = grace_seconds
+        self.startup_seconds = startup_seconds
+        self._warm = False  # until a first result arrives, workers may still be starting
         self._started_ray = False
         self._pending: dict[Any, tuple[int, float]] = {}  # task -> (trial number, deadline)
         self._task: Any = None
@@ -82,6 +87,8 @@ class RayExecutor(Executor):
 
     def submit(self, number: int, genotype: Genotype, context: TrialContext) -> None:
         limit = float("inf") if context.timeout is None else context.timeout + self.grace_seconds
+        if not self._warm:  # Ray starts worker processes lazily: allow for that once
+            limit += self.startup_seconds
         ref = self._task.remote(self._estimator_ref, number, genotype.to_json(), context)
         # Queueing time counts towards the limit here: Ray does not say when a task starts.
         self._pending[ref] = (number, time.monotonic() + limit)
@@ -95,6 +102,7 @@ class RayExecutor(Executor):
         ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=timeout)
         done: list[Outcome] = []
         for ref in ready:
+            self._warm = True
             number, _ = self._pending.pop(ref)
             try:
                 done.append(ray.get(ref))
