@@ -19,6 +19,7 @@ Both return logits (NAS-Bench-201's own network also returns the pooled features
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -266,6 +267,33 @@ def darts_reductions(cells: int) -> tuple[int, ...]:
     return tuple(sorted({cells // 3, 2 * cells // 3})) if cells >= 3 else ()
 
 
+@dataclass(frozen=True)
+class DartsCellPlan:
+    """Where one cell of a DARTS network sits: its input and output channels."""
+
+    c_prev_prev: int
+    c_prev: int
+    c: int
+    reduction: bool
+    reduction_prev: bool
+
+
+def darts_cell_plan(cells: int, channels: int, c_stem: int, steps: int) -> list[DartsCellPlan]:
+    """The cells of a DARTS network, stem first: channels double at each reduction cell,
+    and a cell outputs the concatenation of its ``steps`` nodes.  Shared by the network
+    and its supernet, so the two always have the same shape."""
+    plan = []
+    c_prev_prev, c_prev, c = c_stem, c_stem, channels
+    reductions, reduction_prev = darts_reductions(cells), False
+    for index in range(cells):
+        reduction = index in reductions
+        if reduction:
+            c *= 2
+        plan.append(DartsCellPlan(c_prev_prev, c_prev, c, reduction, reduction_prev))
+        c_prev_prev, c_prev, reduction_prev = c_prev, steps * c, reduction
+    return plan
+
+
 def darts_preprocess(c_prev_prev: int, c_prev: int, c: int, reduction_prev: bool, *,
                      affine: bool = True) -> tuple[nn.Module, nn.Module]:
     """The 1x1 convs (or a factorized reduction) that bring both cell inputs to ``c``."""
@@ -317,19 +345,12 @@ class DartsNetwork(nn.Module):
         steps = len(normal) // 2
         c_stem = stem_multiplier * channels
         self.stem = darts_stem(in_channels, c_stem)
-        c_prev_prev, c_prev, c = c_stem, c_stem, channels
-        reductions = darts_reductions(cells)
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for index in range(cells):
-            reduction = index in reductions
-            if reduction:
-                c *= 2
-            self.cells.append(DartsCell(reduce if reduction else normal, c_prev_prev, c_prev, c,
-                                        reduction, reduction_prev))
-            c_prev_prev, c_prev, reduction_prev = c_prev, steps * c, reduction
+        plan = darts_cell_plan(cells, channels, c_stem, steps)
+        self.cells = nn.ModuleList(
+            DartsCell(reduce if p.reduction else normal, p.c_prev_prev, p.c_prev, p.c,
+                      p.reduction, p.reduction_prev) for p in plan)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(c_prev, num_classes))
+                                  nn.Linear(steps * plan[-1].c if plan else c_stem, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)

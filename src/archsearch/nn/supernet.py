@@ -25,9 +25,9 @@ from torch import nn
 
 from archsearch.nn.cells import (
     FactorizedReduce,
+    darts_cell_plan,
     darts_op,
     darts_preprocess,
-    darts_reductions,
     darts_stem,
     nb201_body,
     nb201_head,
@@ -282,20 +282,13 @@ class DartsSupernet(Supernet):
         self.steps = steps
         c_stem = stem_multiplier * channels
         self.stem = darts_stem(in_channels, c_stem)
-        c_prev_prev, c_prev, c = c_stem, c_stem, channels
-        reductions = darts_reductions(cells)
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for index in range(cells):
-            reduction = index in reductions
-            if reduction:
-                c *= 2
-            self.cells.append(DartsSearchCell(
-                steps, self.ops, c_prev_prev, c_prev, c, reduction, reduction_prev,
-                track=track_running_stats, auxiliary_skip=auxiliary_skip))
-            c_prev_prev, c_prev, reduction_prev = c_prev, steps * c, reduction
+        plan = darts_cell_plan(cells, channels, c_stem, steps)
+        self.cells = nn.ModuleList(
+            DartsSearchCell(steps, self.ops, p.c_prev_prev, p.c_prev, p.c, p.reduction,
+                            p.reduction_prev, track=track_running_stats,
+                            auxiliary_skip=auxiliary_skip) for p in plan)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(c_prev, num_classes))
+                                  nn.Linear(steps * plan[-1].c if plan else c_stem, num_classes))
         edges = len(darts_edge_sources(steps))
         self.alpha_normal = _init_alpha(edges, len(self.ops))
         self.alpha_reduce = _init_alpha(edges, len(self.ops))
