@@ -139,6 +139,9 @@ class NB201Space(DecisionSpace):
         groups = ("|" + "|".join(f"{ops[i, j]}~{j}" for j in range(i)) + "|" for i in (1, 2, 3))
         return "+".join(groups)
 
+    def format(self, genotype: Genotype) -> str:
+        return self.to_string(genotype)
+
     def from_string(self, text: str) -> Genotype:
         """Parse NAS-Bench-201's text form; raise ``InvalidGenotype`` saying what is wrong."""
         if not isinstance(text, str):
