@@ -4,7 +4,6 @@ and both trained by the training estimator under the ask/tell strategies."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -32,14 +31,7 @@ DARTS_V2 = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # These networks are tiny: a second thread only adds synchronisation, which costs
-    # minutes when the cores are shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the DARTS space ------------------------------------------------------------------------

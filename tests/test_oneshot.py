@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,7 @@ from archsearch.storage import InMemoryStorage, SQLiteStorage
 from archsearch.study import Study
 from archsearch.tabular.nb201 import NB201_OPS, NB201Space
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # These networks are tiny: a second thread only adds synchronisation, which costs
-    # minutes when the cores are shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _nb201(**kw: Any) -> NB201Supernet:

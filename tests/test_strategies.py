@@ -5,7 +5,7 @@ search, learning and replay in REINFORCE, and the chain spaces' mutation operato
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -31,14 +31,7 @@ from archsearch.study import Budget, StopReason, Study
 from archsearch.trial import FrozenTrial, TrialState
 from conformance import EncodingObjective
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # The controller's tensors are tiny; on a shared machine extra threads only wait.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Grid(DecisionSpace):

@@ -7,7 +7,6 @@ import json
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -51,14 +50,8 @@ def estimator(dataset: Dataset | None = None, **kwargs: object) -> TrainingEstim
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # These models are tiny: extra intra-op threads only add contention (on a busy
-    # 2-core machine, 2 threads ran 10x slower than 1), and a fixed count keeps CPU
-    # results bitwise reproducible.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Set before the module's other module-scoped fixtures compute anything."""
 
 
 @pytest.fixture(scope="module")
