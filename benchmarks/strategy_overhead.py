@@ -22,13 +22,15 @@ from typing import Any
 import numpy as np
 
 from archsearch import registry
+from archsearch.bench import parse_strategy, split_strategies
 from archsearch.space.genotype import Genotype
 from archsearch.strategy.base import Strategy
 from archsearch.study import Budget, Study
 from archsearch.tabular.nb201 import NB201Estimator, NB201Space
 from archsearch.trial import FrozenTrial
 
-DEFAULT = "random,regularized-evolution,evolution,local-search,reinforce,optuna:tpe"
+DEFAULT = ("random,regularized-evolution,evolution,local-search,local-search[guided=true],"
+           "reinforce,optuna:tpe")
 
 
 class Timed(Strategy):
@@ -54,7 +56,8 @@ class Timed(Strategy):
 
 def measure(name: str, queries: int, seed: int) -> dict[str, Any]:
     space, estimator = NB201Space(), NB201Estimator()
-    timed = Timed(registry.resolve("strategy", name)(space, seed=seed))
+    strategy, params = parse_strategy(name)  # a name or name[key=value, ...], as in bench
+    timed = Timed(registry.resolve("strategy", strategy)(space, seed=seed, **params))
     study = Study(space, timed, estimator, seed=seed)
     study.optimize(Budget(trials=queries))
     asks, tells = timed.ask_seconds, timed.tell_seconds
@@ -80,7 +83,7 @@ def main() -> None:
     print("| strategy | ask+tell per query, mean (ms) | mean over the last 50 queries (ms) |"
           " asks per run |")
     print("|---|---|---|---|")
-    for name in args.strategies.split(","):
+    for name in split_strategies(args.strategies):
         runs = [measure(name, args.queries, seed) for seed in range(args.seeds)]
         print(f"| {name} | {np.mean([r['mean'] for r in runs]) * 1e3:.3f} |"
               f" {np.mean([r['last50'] for r in runs]) * 1e3:.3f} |"

@@ -46,9 +46,14 @@ SPACES: Mapping[str, Callable[[], SearchSpace]] = {
 }
 
 
+#: Non-default settings that change what a strategy remembers (bench's name[key=value] form).
+STRATEGY_VARIANTS = ("local-search[guided=true]",)
+
+
 def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
-    """Every strategy in the registry, built with its defaults."""
+    """Every strategy in the registry, built with its defaults, and the variants."""
     from archsearch import registry
+    from archsearch.bench import parse_strategy
 
     out: dict[str, Callable[[SearchSpace, int], Strategy]] = {}
     for name in registry.STRATEGIES:
@@ -57,6 +62,10 @@ def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
         except ImportError:  # an optional dependency (e.g. optuna) is absent
             continue
         out[name] = lambda space, seed, cls=cls: cls(space, seed=seed)
+    # Variants whose state differs from the default's are held to the same contract.
+    for variant, (name, params) in ((v, parse_strategy(v)) for v in STRATEGY_VARIANTS):
+        cls = registry.resolve("strategy", name)
+        out[variant] = lambda space, seed, cls=cls, params=params: cls(space, seed=seed, **params)
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archsearch.bench import Oracle, parse_problem, summarise
+from archsearch.bench import Oracle, parse_problem, parse_strategy, split_strategies, summarise
 from archsearch.cli import main
 
 needs_tables = pytest.mark.skipif(
@@ -72,3 +72,35 @@ def test_bench_rejects_unknown_strategy(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["bench", "--space", "nb201", "--strategies", "random,nope", "--budget", "5",
                  "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err
+
+
+def test_strategy_specs_split_and_parse() -> None:
+    specs = split_strategies("random, local-search[guided=true, initial_samples=5],optuna:tpe")
+    assert specs == ["random", "local-search[guided=true, initial_samples=5]", "optuna:tpe"]
+    assert parse_strategy(specs[1]) == ("local-search", {"guided": True, "initial_samples": 5})
+    assert parse_strategy("optuna:tpe") == ("optuna:tpe", {})
+    with pytest.raises(ValueError, match="unknown key 'foo'"):
+        parse_strategy("local-search[foo=1]")
+    with pytest.raises(ValueError, match="expected int"):
+        parse_strategy("local-search[initial_samples=many]")
+    with pytest.raises(ValueError, match="expected key=value"):
+        parse_strategy("local-search[guided]")
+    with pytest.raises(ValueError, match="bad strategy"):
+        parse_strategy("local-search[guided=true")
+
+
+@needs_tables
+def test_bench_passes_parameters_and_seeds(tmp_path: Path) -> None:
+    from archsearch.bench import run_one
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--space", "nb201", "--strategies",
+                 "regularized-evolution[population_size=5, sample_size=2]", "--budget", "10",
+                 "--seeds", "2", "--first-seed", "7", "--workers", "1", "--out", str(out)]) == 0
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in runs] == [7, 8]
+    assert runs[0] == run_one("nb201", "regularized-evolution[population_size=5, sample_size=2]",
+                              7, 10, None, "test_accuracy")
+    assert runs[0] != run_one("nb201", "regularized-evolution", 7, 10, None, "test_accuracy")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["first_seed"] == 7

@@ -22,6 +22,7 @@ from archsearch.space import (
     categorical,
 )
 from archsearch.storage import InMemoryStorage
+from archsearch.strategy._additive import AdditiveModel
 from archsearch.strategy.base import Strategy
 from archsearch.strategy.evolution import Evolution
 from archsearch.strategy.local_search import LocalSearch
@@ -71,6 +72,7 @@ STRATEGIES = {
     "regularized-evolution": lambda s: RegularizedEvolution(s, seed=1, population_size=4),
     "evolution": lambda s: Evolution(s, seed=1, population_size=4, parents=2),
     "local-search": lambda s: LocalSearch(s, seed=1, initial_samples=3),
+    "local-search-guided": lambda s: LocalSearch(s, seed=1, initial_samples=3, guided=True),
     "reinforce": lambda s: Reinforce(s, seed=1, batch_size=4),
 }
 
@@ -230,6 +232,45 @@ def test_local_search_neighbour_order_depends_on_the_seed_and_centre_only() -> N
     assert all(g is not None and _differences(g, start) == 1 for g in first)
     assert proposals(seed=3, ask_seed=100) == first  # the trial's rng plays no part
     assert proposals(seed=4, ask_seed=0) != first  # the strategy's seed does
+
+
+def test_additive_model_recovers_an_additive_landscape() -> None:
+    space = Grid(n=4, k=4)  # 256 architectures
+    objective = EncodingObjective(space)  # a linear function of the one-hot encoding
+    rng = np.random.default_rng(0)
+    sample = [space.sample(rng) for _ in range(40)]
+    model = AdditiveModel.fit(space, [(g, objective.score(g)) for g in sample], ridge=1e-6)
+    assert model is not None
+    every = list(space.enumerate())
+    truth = np.array([objective.score(g) for g in every])
+    predicted = model.predict(every)
+    assert np.allclose(predicted - predicted.mean(), truth - truth.mean(), atol=1e-6)
+    # Failed trials (-inf) are left out; fewer than two finite scores fit nothing.
+    assert AdditiveModel.fit(space, [(sample[0], 1.0), (sample[1], -np.inf)]) is None
+
+
+def test_guided_local_search_queries_the_best_rated_neighbour_first() -> None:
+    space = Grid(n=5, k=5)
+    objective = EncodingObjective(space)
+    strategy = LocalSearch(space, seed=0, guided=True)
+    study = _study(space, strategy, objective)
+    study.optimize(Budget(trials=10))  # the random starts
+    checked, previous = 0, None
+    while checked < 3:
+        centre = strategy.centre
+        assert centre is not None
+        trial = study.ask()
+        assert trial is not None
+        if centre != previous:  # a new centre: its neighbours are ranked by a fresh model
+            model = AdditiveModel.fit(space, [(t.genotype, t.score or -np.inf)
+                                              for t in study.trials if t.score is not None])
+            assert model is not None
+            seen = {t.key for t in study.trials if t.number != trial.number}
+            unseen = [n for n in space.neighbours(centre[1]) if space.key(n) not in seen]
+            assert trial.genotype == unseen[int(np.argmax(model.predict(unseen)))]
+            checked += 1
+        previous = centre
+        study.evaluate(trial)
 
 
 # -- REINFORCE -----------------------------------------------------------------------------------

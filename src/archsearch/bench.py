@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from archsearch import registry
 from archsearch.estimation.base import Estimator
@@ -45,6 +47,45 @@ class Oracle:
     best_search: float
     test_of_best_search: float
     best_test: float
+
+
+def split_strategies(text: str) -> list[str]:
+    """``"random,local-search[initial_samples=5, restart_samples=2]"`` -> the two specs
+    (commas inside brackets belong to the parameters)."""
+    specs: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            specs.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    specs.append("".join(current).strip())
+    return [s for s in specs if s]
+
+
+def parse_strategy(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"regularized-evolution[population_size=50, sample_size=25]"`` -> the name and its
+    keyword arguments (values read as YAML scalars), checked against the constructor."""
+    from archsearch.config import ConfigError, check_params
+
+    match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", spec)
+    if match is None:
+        raise ValueError(f"bad strategy {spec!r}; expected name or name[key=value, ...]")
+    name, body = match.group(1), match.group(2) or ""
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"bad parameter {item!r} in {spec!r}; expected key=value")
+        params[key.strip()] = yaml.safe_load(value.strip())
+    try:
+        check_params(f"strategy {name}", registry.resolve("strategy", name), params)
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+    return name, params
 
 
 def parse_problem(problem: str) -> tuple[str, dict[str, Any]]:
@@ -95,7 +136,8 @@ def run_one(
 ) -> dict[str, Any]:
     """One seeded run: the incumbent's search and test metric after each query (with
     ``count_repeats``, a repeated architecture counts as a query too)."""
-    strategy_cls = registry.resolve("strategy", strategy)
+    name, params = parse_strategy(strategy)
+    strategy_cls = registry.resolve("strategy", name)
     torch = sys.modules.get("torch")
     if torch is not None:  # a controller's tiny ops lose badly to thread contention
         torch.set_num_threads(1)
@@ -116,7 +158,7 @@ def run_one(
             search_curve.append(math.nan)
             test_curve.append(math.nan)
 
-    strategy_obj = strategy_cls(space, seed=seed)
+    strategy_obj = strategy_cls(space, seed=seed, **params)
     study = Study(space, strategy_obj, estimator, seed=seed)
     reason = study.optimize(Budget(trials=budget, count_repeats=count_repeats), callbacks=[record])
     return {"strategy": strategy, "seed": seed, "stop": reason.name,
@@ -218,21 +260,23 @@ def run_bench(
     seeds: int,
     out: Path,
     *,
+    first_seed: int = 0,
     workers: int | None = None,
     metric: str | None = None,
     test_metric: str = "test_accuracy",
     count_repeats: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every strategy for every seed, write the four outputs, return the summary."""
+    """Run every strategy (a name, or ``name[key=value, ...]``) for seeds ``first_seed`` to
+    ``first_seed + seeds - 1``; write the four outputs, return the summary."""
     if budget < 1 or seeds < 1:
         raise ValueError("budget and seeds must be at least 1")
-    for name in strategies:
-        registry.resolve("strategy", name)  # fail before any work on a bad name
+    for spec in strategies:
+        parse_strategy(spec)  # fail before any work on a bad name or parameter
     space, estimator = load_problem(problem, metric)
     oracle = compute_oracle(space, estimator, test_metric)
     jobs = [(problem, s, seed, budget, metric, test_metric, count_repeats) for s in strategies
-            for seed in range(seeds)]
+            for seed in range(first_seed, first_seed + seeds)]
     workers = workers or os.cpu_count() or 1
     runs: list[dict[str, Any]] = []
     if workers == 1:
@@ -256,12 +300,13 @@ def run_bench(
             f.write(json.dumps(r) + "\n")
     summary = summarise(runs, oracle, budget, estimator.direction)
     summary.update({"problem": problem, "seeds": seeds, "metric": estimator.objective,
-                    "test_metric": test_metric, "repeats_count_as_queries": count_repeats})
+                    "first_seed": first_seed, "test_metric": test_metric,
+                    "repeats_count_as_queries": count_repeats})
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    title = f"{problem}, seeds {first_seed}-{first_seed + seeds - 1}"
     (out / "summary.md").write_text(
-        f"{problem}, {seeds} seeds, budget {budget}, search metric {estimator.objective}"
+        f"{title}, budget {budget}, search metric {estimator.objective}"
         f"{', repeats count as queries' if count_repeats else ''} (mean ± std over seeds)\n\n"
         + markdown_table(summary))
-    plot_regret(runs, oracle, budget, out / "regret.png", f"{problem}, {seeds} seeds",
-                estimator.direction)
+    plot_regret(runs, oracle, budget, out / "regret.png", title, estimator.direction)
     return summary

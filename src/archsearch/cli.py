@@ -56,9 +56,12 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="compare strategies on a NAS benchmark table")
     bench.add_argument("--space", required=True, help="nb201 or nbgraph:<dataset>")
-    bench.add_argument("--strategies", required=True, help="comma-separated strategy names")
+    bench.add_argument("--strategies", required=True,
+                       help="comma-separated strategies: name or name[key=value, ...]")
     bench.add_argument("--budget", type=int, default=100, help="queries per run")
-    bench.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..K-1)")
+    bench.add_argument("--seeds", type=int, default=10, help="runs per strategy")
+    bench.add_argument("--first-seed", type=int, default=0,
+                       help="seeds run from this one (tune on other seeds than you report)")
     bench.add_argument("--workers", type=int, help="processes (default: one per core)")
     bench.add_argument("--metric", help="the table's search metric (e.g. nb201's noisy accuracy)")
     bench.add_argument("--count-repeats", action="store_true",
@@ -262,14 +265,14 @@ def _export(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from archsearch.bench import markdown_table, run_bench
+    from archsearch.bench import markdown_table, run_bench, split_strategies
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    strategies = split_strategies(args.strategies)
     with Progress(MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("runs", total=len(strategies) * args.seeds)
         summary = run_bench(
             args.space, strategies, args.budget, args.seeds, args.out, workers=args.workers,
-            metric=args.metric, count_repeats=args.count_repeats,
+            first_seed=args.first_seed, metric=args.metric, count_repeats=args.count_repeats,
             progress=lambda done, total: bar.update(task, completed=done))
     console.print(markdown_table(summary))
     console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")

@@ -12,7 +12,7 @@ from archsearch.space.base import SearchSpace, SpaceTooLarge
 from archsearch.space.genotype import Genotype
 from archsearch.trial import FrozenTrial
 
-#: A child whose key was seen is mutated again, at most this many times in a row.
+#: Tries at an unseen child before giving up on mutation (half from the parent, half a walk).
 MAX_MUTATIONS = 100
 #: Rejection sampling for a fresh random architecture gives up after this many repeats.
 MAX_REJECTIONS = 64
@@ -57,10 +57,15 @@ def mutate_unseen(
     space: SearchSpace, parent: Genotype, seen: Set[str], rng: np.random.Generator,
     tries: int = MAX_MUTATIONS,
 ) -> Genotype | None:
-    """Mutate ``parent``; while the child's key was seen, mutate the child again (a short
-    random walk away from the parent), at most ``tries`` times.  None if every try was seen."""
+    """An unseen mutation of ``parent``: first fresh one-edit mutations of the parent (so
+    children stay one edit away while any unseen one is left), then a random walk that
+    mutates the child again; ``tries`` in all.  None if every try was seen."""
+    for _ in range(tries // 2):
+        child = space.mutate(parent, rng)
+        if space.key(child) not in seen:
+            return child
     child = parent
-    for _ in range(tries):
+    for _ in range(tries - tries // 2):
         child = space.mutate(child, rng)
         if space.key(child) not in seen:
             return child
