@@ -17,11 +17,12 @@ Presets (``--set key=value`` overrides any setting, e.g. ``--set epochs=5``):
   batch 64, crop + flip, no warm-up.  About 2 GPU-hours for DARTS on an H200 (a
   hand-written first-order step measured 150 s per epoch at batch 64, bf16).
 * ``gpu-8min``: one (method, seed) in under 8 minutes of one GPU: 10k / 10k images,
-  32x32, C=16, N=5, 15 epochs (the first 5 weights only), batch 256 with the weight lr
-  scaled to 0.1 and the alpha lr to 6e-4 (PC-DARTS's batch-256 settings), bf16.  A guard
-  begins no epoch that would end after 6.5 minutes of search (judged by the previous
-  epoch) and reports the cell of the last finished epoch (the ``epochs`` column says
-  so).  Not yet run on a GPU: no timing to quote.
+  32x32, C=16, N=5, batch 256 with the weight lr scaled to 0.1 and the alpha lr to 6e-4
+  (PC-DARTS's batch-256 settings), bf16; DARTS and DARTS- 40 epochs (10 weights only),
+  GDAS 120 (20 weights only), second-order DARTS 15 (5) (``METHOD_PRESETS``, sized from
+  the epoch times measured on an H200 with 15 epochs).  A guard begins no epoch that
+  would end after 6.5 minutes of search (judged by the previous epoch) and reports the
+  cell of the last finished epoch (the ``epochs`` column says so).
 * ``cpu-reduced``: what 2 shared CPU cores allow: 10k of the training images (5k / 5k),
   downsampled to 16x16, C=8, N=1, 15 epochs of which the first 5 train only the weights,
   batch 64, crop + flip; run with ``--threads 1`` (with two threads on two busy cores
@@ -64,6 +65,18 @@ PRESETS: dict[str, dict[str, Any]] = {
                         warmup_epochs=5, batch_size=64, augment=True, max_minutes=None),
 }
 
+#: Per-method changes to a preset (before ``--set``).  On the H200 a gpu-8min epoch took
+#: about 9 s for DARTS- and 3 s for GDAS (benchmarks/RESULTS.md), so 6.5 minutes hold
+#: about 40 and 120 epochs; GDAS, which samples one op per edge, needs the longer schedule.
+METHOD_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "gpu-8min": {
+        "darts": dict(epochs=40, warmup_epochs=10),
+        "darts2": dict(epochs=15, warmup_epochs=5),  # the unrolled step costs ~3x
+        "darts-minus": dict(epochs=40, warmup_epochs=10),
+        "gdas": dict(epochs=120, warmup_epochs=20),
+    },
+}
+
 #: The methods, as OneShotStrategy settings.
 METHODS: dict[str, dict[str, Any]] = {
     "darts": dict(method="darts", order=1),
@@ -92,7 +105,8 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
     space = NB201Space(settings["channels"], settings["cells"])
     strategy = OneShotStrategy(space, seed, device=device, **METHODS[method], **settings)
     study = Study(space, strategy, table, InMemoryStorage(), name=f"{method}-{seed}", seed=seed)
-    print(f"--- {method}, seed {seed}", flush=True)
+    print(f"--- {method}, seed {seed}: {strategy.epochs} epochs, "
+          f"{settings.get('warmup_epochs', 0)} of warm-up", flush=True)
     start = time.perf_counter()
     reason = run_oneshot(study, dataset, seconds=None if max_minutes is None else 60 * max_minutes,
                          log=lambda line: print(line, flush=True))
@@ -130,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    settings = dict(PRESETS[args.preset])
+    overrides: dict[str, Any] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        settings[key] = _parse_value(value)
+        overrides[key] = _parse_value(value)
+    settings = {**PRESETS[args.preset], **overrides}
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":
@@ -148,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     table = NB201Estimator()
     print(f"preset {args.preset} on {args.device} ({torch.get_num_threads()} CPU threads): "
           f"{settings}", flush=True)
-    rows = [run_one(m, s, settings, dataset, args.device, table) for m in methods for s in seeds]
+    rows = [run_one(m, s, {**settings, **METHOD_PRESETS.get(args.preset, {}).get(m, {}), **overrides},
+                    dataset, args.device, table) for m in methods for s in seeds]
 
     # A '|' inside a table cell must be escaped, code span or not.
     lines = [f"| {r['method']} | {r['seed']} | `{r['cell'].replace('|', chr(92) + '|')}` | "

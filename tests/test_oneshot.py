@@ -316,6 +316,11 @@ def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
     assert main(["show", str(killed), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["best_trial"] == 0
+    assert [e["epoch"] for e in shown["oneshot_epochs"]] == list(range(8))
+    assert shown["oneshot_epochs"][-1]["arch_weights"] == epochs[-1].arch_weights
+    assert main(["show", str(killed)]) == 0
+    table = capsys.readouterr().out
+    assert "one-shot search: 8 epochs recorded" in table
     assert main(["export", str(killed), "--out", str(tmp_path / "best")]) == 0
     assert (tmp_path / "best" / "model.pt").is_file()
 

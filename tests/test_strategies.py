@@ -239,14 +239,18 @@ def test_additive_model_recovers_an_additive_landscape() -> None:
     objective = EncodingObjective(space)  # a linear function of the one-hot encoding
     rng = np.random.default_rng(0)
     sample = [space.sample(rng) for _ in range(40)]
-    model = AdditiveModel.fit(space, [(g, objective.score(g)) for g in sample], ridge=1e-6)
-    assert model is not None
+    model = AdditiveModel(space, ridge=1e-6)
+    model.add(sample[0], 1.0)
+    model.add(sample[1], -np.inf)  # a failed trial is left out
+    assert model.count == 1 and model.predict(sample) is None  # two scores are needed
+    model = AdditiveModel(space, ridge=1e-6)
+    for g in sample:
+        model.add(g, objective.score(g))
     every = list(space.enumerate())
     truth = np.array([objective.score(g) for g in every])
     predicted = model.predict(every)
+    assert predicted is not None
     assert np.allclose(predicted - predicted.mean(), truth - truth.mean(), atol=1e-6)
-    # Failed trials (-inf) are left out; fewer than two finite scores fit nothing.
-    assert AdditiveModel.fit(space, [(sample[0], 1.0), (sample[1], -np.inf)]) is None
 
 
 def test_guided_local_search_queries_the_best_rated_neighbour_first() -> None:
@@ -262,12 +266,15 @@ def test_guided_local_search_queries_the_best_rated_neighbour_first() -> None:
         trial = study.ask()
         assert trial is not None
         if centre != previous:  # a new centre: its neighbours are ranked by a fresh model
-            model = AdditiveModel.fit(space, [(t.genotype, t.score or -np.inf)
-                                              for t in study.trials if t.score is not None])
-            assert model is not None
+            model = AdditiveModel(space)  # fitted afresh on the finished trials
+            for t in sorted(study.trials, key=lambda t: t.finish_order or 0):
+                if t.score is not None:
+                    model.add(t.genotype, t.score)
             seen = {t.key for t in study.trials if t.number != trial.number}
             unseen = [n for n in space.neighbours(centre[1]) if space.key(n) not in seen]
-            assert trial.genotype == unseen[int(np.argmax(model.predict(unseen)))]
+            predicted = model.predict(unseen)
+            assert predicted is not None
+            assert trial.genotype == unseen[int(np.argmax(predicted))]
             checked += 1
         previous = centre
         study.evaluate(trial)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from rich.table import Table
 
 from archsearch import __version__, registry
 from archsearch.config import Component, Config, ConfigError, check_params, load_config, parse_config
-from archsearch.storage import SQLiteStorage, StorageError
+from archsearch.space.genotype import Genotype
+from archsearch.storage import OneShotEpoch, SQLiteStorage, StorageError
 from archsearch.trial import FrozenTrial, TrialState
 
 console = Console(highlight=False)
@@ -201,6 +202,9 @@ def _show(args: argparse.Namespace) -> int:
             "direction": info.direction, "version": info.version,
             "best_trial": None if best is None else best.number,
             "trials": [_trial_json(t) for t in trials],
+            "oneshot_epochs": [
+                {"epoch": e.epoch, "metrics": dict(e.metrics), "arch_weights": dict(e.arch_weights),
+                 "genotype": dict(e.genotype)} for e in storage.oneshot_epochs(name)],
         }, indent=2))
         return 0
     fmt = _space_formatter(_stored_config(storage, name))
@@ -223,8 +227,25 @@ def _show(args: argparse.Namespace) -> int:
             style=style,
         )
     console.print(table)
+    _print_oneshot(storage.oneshot_epochs(name), fmt)
     _print_best(best, fmt)
     return 0
+
+
+def _print_oneshot(epochs: list[OneShotEpoch], fmt: Callable[[Genotype], str]) -> None:
+    """A one-shot search's epochs: accuracies and the cell its weights derived each time
+    (the architecture weights themselves are in ``show --json``)."""
+    if not epochs:
+        return
+    table = Table(title=f"one-shot search: {len(epochs)} epochs recorded "
+                        "(architecture weights per epoch: show --json)")
+    for column in ("epoch", "train acc", "val acc", "seconds", "derived cell"):
+        table.add_column(column, overflow="fold")
+    for e in epochs:
+        table.add_row(str(e.epoch), f"{e.metrics.get('train_accuracy', float('nan')):.4f}",
+                      f"{e.metrics.get('val_accuracy', float('nan')):.4f}",
+                      f"{e.metrics.get('seconds', float('nan')):.1f}", fmt(e.genotype))
+    console.print(table)
 
 
 def _metric(trial: FrozenTrial, name: str, pattern: str) -> str:

@@ -109,6 +109,7 @@ class DecisionSpace(SearchSpace):
             later = {p for d in self.decisions[i:] for p in d.parents}
             self._live.append(tuple(sorted(later)))
         self._size: int | None = None
+        self._unconditional = not any(d.conditions or d.any_of for d in self.decisions)
 
     # -- helpers -----------------------------------------------------------------------
     def decision(self, name: str) -> Decision:
@@ -116,6 +117,8 @@ class DecisionSpace(SearchSpace):
 
     def active_values(self, values: Mapping[str, Value]) -> dict[str, Value]:
         """The values of the decisions active under ``values``, in declaration order."""
+        if self._unconditional:  # every decision is always active (NAS-Bench-201)
+            return {d.name: values[d.name] for d in self.decisions if d.name in values}
         out: dict[str, Value] = {}
         for d in self.decisions:
             if d.is_active(out) and d.name in values:
@@ -219,7 +222,10 @@ class DecisionSpace(SearchSpace):
         out: list[Genotype] = []
         for name, value in current.items():
             for other in self._by_name[name].neighbours(value):
-                out.append(self._complete({**current, name: other}, genotype, None))
+                if self._unconditional:  # nothing to bring to life or drop
+                    out.append(Genotype.of({**current, name: other}))
+                else:
+                    out.append(self._complete({**current, name: other}, genotype, None))
         return out
 
     def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:

@@ -45,6 +45,9 @@ class Decision:
             raise ValueError(f"decision {self.name!r} has no choices")
         if len(set(self.choices)) != len(self.choices):
             raise ValueError(f"decision {self.name!r} repeats a choice: {self.choices!r}")
+        # Keyed by type too, so True never matches 1 (bool is an int subclass).
+        positions = {(type(c), c): i for i, c in enumerate(self.choices)}
+        object.__setattr__(self, "_positions", positions)
 
     @property
     def size(self) -> int:
@@ -63,10 +66,10 @@ class Decision:
         return self.choices[int(rng.integers(len(self.choices)))]
 
     def index(self, value: Value) -> int:
-        # bool is an int subclass: compare types too so True never matches 1.
-        for i, choice in enumerate(self.choices):
-            if choice == value and type(choice) is type(value):
-                return i
+        try:
+            return self._positions[(type(value), value)]  # type: ignore[attr-defined]
+        except (KeyError, TypeError):  # TypeError: an unhashable value is never a choice
+            pass
         raise ValueError(
             f"{value!r} is not a legal value of {self.name!r}; choices are {list(self.choices)!r}"
         )

@@ -12,8 +12,12 @@ from archsearch.space.base import SearchSpace, SpaceTooLarge
 from archsearch.space.genotype import Genotype
 from archsearch.trial import FrozenTrial
 
-#: Tries at an unseen child before giving up on mutation (half from the parent, half a walk).
+#: Tries at an unseen child before giving up on mutation.
 MAX_MUTATIONS = 100
+#: Of those, fresh mutations of the parent before walking on from the child: enough to
+#: find one of the last third of NAS-Bench-201's 24 neighbours 96 % of the time, few
+#: enough that a parent whose neighbours are all seen costs little.
+PARENT_TRIES = 8
 #: Rejection sampling for a fresh random architecture gives up after this many repeats.
 MAX_REJECTIONS = 64
 
@@ -57,15 +61,16 @@ def mutate_unseen(
     space: SearchSpace, parent: Genotype, seen: Set[str], rng: np.random.Generator,
     tries: int = MAX_MUTATIONS,
 ) -> Genotype | None:
-    """An unseen mutation of ``parent``: first fresh one-edit mutations of the parent (so
-    children stay one edit away while any unseen one is left), then a random walk that
-    mutates the child again; ``tries`` in all.  None if every try was seen."""
-    for _ in range(tries // 2):
+    """An unseen mutation of ``parent``: first ``PARENT_TRIES`` fresh mutations of the
+    parent (a child one edit away whenever unseen ones are not scarce), then a random walk
+    that mutates the child again; ``tries`` in all.  None if every try was seen."""
+    from_parent = min(PARENT_TRIES, tries)
+    for _ in range(from_parent):
         child = space.mutate(parent, rng)
         if space.key(child) not in seen:
             return child
     child = parent
-    for _ in range(tries - tries // 2):
+    for _ in range(tries - from_parent):
         child = space.mutate(child, rng)
         if space.key(child) not in seen:
             return child

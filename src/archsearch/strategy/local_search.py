@@ -35,7 +35,7 @@ from archsearch.strategy.base import Strategy, seen_keys
 from archsearch.trial import FrozenTrial
 
 #: Random architectures the model chooses a restart from.
-RESTART_CANDIDATES = 100
+RESTART_CANDIDATES = 20
 
 
 class _Point(NamedTuple):
@@ -72,6 +72,8 @@ class LocalSearch(Strategy):
         self.initial_samples = initial_samples
         self.restart_samples = restart_samples
         self._known: dict[str, _Point] = {}  # every evaluated architecture, by key
+        self._model = AdditiveModel(space)  # of the known points (guided only)
+        self._neighbourhoods: dict[str, list[tuple[Genotype, str]]] = {}
         self._batch: list[_Point] = []  # random samples since the last (re)start
         self._centre: _Point | None = None
         self._order: list[tuple[Genotype, str]] = []  # the centre's neighbours, shuffled
@@ -95,6 +97,8 @@ class LocalSearch(Strategy):
             return
         point = _Point(fitness(trial), trial.key, trial.genotype)
         self._known[point.key] = point
+        if self.guided:
+            self._model.add(point.genotype, point.fitness)
         if self._centre is None:
             self._batch.append(point)
             wanted = self.restart_samples if self._optima else self.initial_samples
@@ -112,31 +116,39 @@ class LocalSearch(Strategy):
 
     def _move(self, centre: _Point) -> None:
         while True:
-            rng = np.random.default_rng(stable_seed(self.seed, centre.key))
-            neighbours = self.space.neighbours(centre.genotype)
-            order = [(neighbours[i], self.space.key(neighbours[i]))
-                     for i in rng.permutation(len(neighbours))]
-            if self.guided:
-                order = self._by_prediction(order)
+            order = self._shuffled_neighbours(centre)
             # A neighbour evaluated earlier that beats the centre is a free improvement.
             better = next((self._known[key] for _, key in order if key in self._known
                            and self._known[key].fitness > centre.fitness), None)
             if better is None:
                 break
             centre = better
+        if self.guided:  # the model orders only the final centre's neighbours
+            order = self._by_prediction(order)
         self._centre, self._order, self._cursor = centre, order, 0
         self._unexplored = {key for _, key in order if key not in self._known}
         self._batch = []
         if not self._unexplored:
             self._restart()
 
+    def _shuffled_neighbours(self, centre: _Point) -> list[tuple[Genotype, str]]:
+        """The centre's neighbours with their keys, in a permutation fixed by the seed and
+        the centre's key; cached, since chains of free moves revisit centres."""
+        order = self._neighbourhoods.get(centre.key)
+        if order is None:
+            rng = np.random.default_rng(stable_seed(self.seed, centre.key))
+            neighbours = self.space.neighbours(centre.genotype)
+            order = [(neighbours[i], self.space.key(neighbours[i]))
+                     for i in rng.permutation(len(neighbours))]
+            self._neighbourhoods[centre.key] = order
+        return order
+
     def _by_prediction(self, order: list[tuple[Genotype, str]]) -> list[tuple[Genotype, str]]:
         """``order`` sorted by the additive model's prediction, best first; the random
         order breaks ties (a stable sort), and stays as it is before the model can fit."""
-        model = AdditiveModel.fit(self.space, [(p.genotype, p.fitness) for p in self._known.values()])
-        if model is None:
+        predicted = self._model.predict([g for g, _ in order])
+        if predicted is None:
             return order
-        predicted = model.predict([g for g, _ in order])
         return [order[i] for i in np.argsort(-predicted, kind="stable")]
 
     def _restart(self) -> None:
@@ -159,11 +171,12 @@ class LocalSearch(Strategy):
         return random_unseen(self.space, seen, rng)
 
     def _predicted_restart(self, seen: set[str], rng: np.random.Generator) -> Genotype | None:
-        """After a local optimum: of ``RESTART_CANDIDATES`` random unseen architectures, the
+        """After a local optimum: of ``RESTART_CANDIDATES`` random architectures, the unseen
         one the additive model rates best (a restart aimed at a better basin)."""
-        candidates = [g for g in (random_unseen(self.space, seen, rng)
-                                  for _ in range(RESTART_CANDIDATES)) if g is not None]
-        model = AdditiveModel.fit(self.space, [(p.genotype, p.fitness) for p in self._known.values()])
-        if not candidates or model is None:
-            return candidates[0] if candidates else None
-        return candidates[int(np.argmax(model.predict(candidates)))]
+        candidates = [self.space.sample(rng) for _ in range(RESTART_CANDIDATES)]
+        predicted = self._model.predict(candidates)
+        if predicted is not None:
+            for i in np.argsort(-predicted, kind="stable"):
+                if self.space.key(candidates[i]) not in seen:
+                    return candidates[i]
+        return random_unseen(self.space, seen, rng)

@@ -16,8 +16,8 @@ Departures from the notebook: the default tournament is S = 10 of P = 20, tuned 
 NAS-Bench-201 and NAS-Bench-Graph (benchmark seeds 1000-1099, kept apart from the seeds
 that benchmarks/RESULTS.md reports; smaller tournaments, such as the S = 3 of the NB201
 scripts' example, explore more and converge later); and a child already evaluated is
-replaced by another mutation of the same parent, so children stay one edit away while
-any unseen one is left.
+replaced by another mutation of the same parent (up to 8 tries) before the search walks
+further away, so children stay one edit from their parent as long as that is cheap.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class RegularizedEvolution(Strategy):
     is rebuilt exactly by replaying ``tell``.  Failed trials join it as the worst members
     (they still age out); repeats answered from the record (``cached``) do not join twice.
     A child whose key was already evaluated or is pending is replaced by another mutation
-    of the parent, then by mutations of the child (a short walk away from the parent); after
-    100 tries a random unseen architecture is proposed instead.
+    of the parent (8 tries), then by mutations of the child (a short walk away from the
+    parent); after 100 tries a random unseen architecture is proposed instead.
 
     >>> from archsearch.space import ChainSpace
     >>> RegularizedEvolution(ChainSpace("vector"), seed=0, population_size=10).sample_size
