@@ -8,7 +8,6 @@ any space.  Nothing here imports torch: networks are built from genotypes in
 
 from __future__ import annotations
 
-import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -110,6 +109,10 @@ class DecisionSpace(SearchSpace):
             self._live.append(tuple(sorted(later)))
         self._size: int | None = None
         self._unconditional = not any(d.conditions or d.any_of for d in self.decisions)
+        # encode(): one one-hot block per decision, in declaration order.
+        sizes = [d.size for d in self.decisions]
+        self._offsets = tuple(int(x) for x in np.cumsum([0, *sizes[:-1]]))
+        self._width = sum(sizes)
 
     # -- helpers -----------------------------------------------------------------------
     def decision(self, name: str) -> Decision:
@@ -254,5 +257,8 @@ class DecisionSpace(SearchSpace):
 
     def encode(self, genotype: Genotype) -> np.ndarray:
         current = self.active_values(genotype)
-        parts = (d.encode(current.get(d.name)) for d in self.decisions)
-        return np.fromiter(itertools.chain.from_iterable(parts), dtype=np.float32)
+        out = np.zeros(self._width, dtype=np.float32)
+        for offset, d in zip(self._offsets, self.decisions, strict=True):
+            if d.name in current:  # an inactive decision stays all zeros
+                out[offset + d.index(current[d.name])] = 1.0
+        return out

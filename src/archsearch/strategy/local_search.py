@@ -35,7 +35,7 @@ from archsearch.strategy.base import Strategy, seen_keys
 from archsearch.trial import FrozenTrial
 
 #: Random architectures the model chooses a restart from.
-RESTART_CANDIDATES = 20
+RESTART_CANDIDATES = 100
 
 
 class _Point(NamedTuple):
