@@ -75,7 +75,6 @@ class LocalSearch(Strategy):
         self.restart_samples = restart_samples
         self._known: dict[str, _Point] = {}  # every evaluated architecture, by key
         self._model = AdditiveModel(space)  # of the known points (guided only)
-        self._neighbourhoods: dict[str, list[tuple[Genotype, str]]] = {}
         self._batch: list[_Point] = []  # random samples since the last (re)start
         self._centre: _Point | None = None
         self._order: list[tuple[Genotype, str]] = []  # the centre's neighbours, shuffled
@@ -135,15 +134,11 @@ class LocalSearch(Strategy):
 
     def _shuffled_neighbours(self, centre: _Point) -> list[tuple[Genotype, str]]:
         """The centre's neighbours with their keys, in a permutation fixed by the seed and
-        the centre's key; cached, since chains of free moves revisit centres."""
-        order = self._neighbourhoods.get(centre.key)
-        if order is None:
-            rng = np.random.default_rng(stable_seed(self.seed, centre.key))
-            neighbours = self.space.neighbours(centre.genotype)
-            order = [(neighbours[i], self.space.key(neighbours[i]))
-                     for i in rng.permutation(len(neighbours))]
-            self._neighbourhoods[centre.key] = order
-        return order
+        the centre's key."""
+        rng = np.random.default_rng(stable_seed(self.seed, centre.key))
+        neighbours = self.space.neighbours(centre.genotype)
+        return [(neighbours[i], self.space.key(neighbours[i]))
+                for i in rng.permutation(len(neighbours))]
 
     def _by_prediction(self, order: list[tuple[Genotype, str]]) -> list[tuple[Genotype, str]]:
         """``order`` sorted by the additive model's prediction, best first; the random
