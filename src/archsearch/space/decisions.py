@@ -80,13 +80,6 @@ class Decision:
             return [self.choices[j] for j in (i - 1, i + 1) if 0 <= j < len(self.choices)]
         return [c for j, c in enumerate(self.choices) if j != i]
 
-    def encode(self, value: Value | None) -> list[float]:
-        """One-hot over the choices; all zeros when the decision is inactive."""
-        out = [0.0] * len(self.choices)
-        if value is not None:
-            out[self.index(value)] = 1.0
-        return out
-
 
 def categorical(
     name: str,
