@@ -1,5 +1,6 @@
-"""Supernets and one-shot searches (DARTS, DARTS-, GDAS): forward and backward, genotype
-derivation, tiny searches, and a one-shot study that survives a kill -9."""
+"""Supernets and one-shot searches (DARTS, DARTS-, DARTS-PT, GDAS): forward and backward,
+genotype derivation, perturbation-based selection, tiny searches, and a one-shot study that
+survives a kill -9."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from archsearch.oneshot import (
     auxiliary_skip_beta,
     run_oneshot,
 )
+from archsearch.oneshot.selection import decide_round, selection_rounds
 from archsearch.space.cells import DartsSpace
 from archsearch.storage import InMemoryStorage, SQLiteStorage
 from archsearch.study import Study
@@ -221,7 +223,8 @@ def test_checkpoint_round_trips_through_weights_only_loading(tmp_path: Path) -> 
 TINY = {"epochs": 3, "batch_size": 32, "max_images": 300}
 
 
-def _study(storage: InMemoryStorage | SQLiteStorage, method: str = "darts") -> Study:
+def _study(storage: InMemoryStorage | SQLiteStorage, method: str = "darts",
+           **settings: Any) -> Study:
     from archsearch.estimation.base import Estimator
 
     class Cells(Estimator):  # a stand-in for the table: counts convolutions
@@ -229,8 +232,8 @@ def _study(storage: InMemoryStorage | SQLiteStorage, method: str = "darts") -> S
             return {"val_accuracy": float(sum("conv" in str(v) for v in genotype.values()))}
 
     space = NB201Space(channels=4, cells_per_stage=1)
-    return Study(space, OneShotStrategy(space, seed=2, method=method, **TINY), Cells(), storage,
-                 name="oneshot", seed=2)
+    strategy = OneShotStrategy(space, seed=2, method=method, **{**TINY, **settings})
+    return Study(space, strategy, Cells(), storage, name="oneshot", seed=2)
 
 
 @pytest.mark.parametrize("method", ["darts", "gdas"])
@@ -249,19 +252,27 @@ def test_one_shot_study_records_epochs_and_the_derived_trial(method: str) -> Non
     assert len(storage.oneshot_epochs("oneshot")) == 3 and len(study.trials) == 1
 
 
-def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path) -> None:
+PERTURBATION = {"selection": "perturbation", "selection_interval": 1}
+
+
+@pytest.mark.parametrize(("settings", "stop_after"), [({}, 1), (PERTURBATION, 4)],
+                         ids=["darts", "darts-pt"])
+def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path, settings: dict[str, Any],
+                                                    stop_after: int) -> None:
+    # darts-pt: 3 supernet epochs, then 5 of fine-tuning; stopped after two decisions.
     straight = InMemoryStorage()
-    run_oneshot(_study(straight), load_digits(), log=lambda _: None)
+    run_oneshot(_study(straight, **settings), load_digits(), log=lambda _: None)
     storage = SQLiteStorage(tmp_path / "r.db")
 
-    def interrupt(line: str) -> None:  # Ctrl-C once the first epoch is recorded
-        if line.startswith("epoch"):
+    def interrupt(line: str) -> None:  # Ctrl-C once `stop_after` epochs are recorded
+        if line.startswith("epoch") and len(storage.oneshot_epochs("oneshot")) == stop_after:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_oneshot(_study(storage), load_digits(), log=interrupt)
-    assert len(storage.oneshot_epochs("oneshot")) == 1
-    run_oneshot(_study(SQLiteStorage(tmp_path / "r.db")), load_digits(), log=lambda _: None)
+        run_oneshot(_study(storage, **settings), load_digits(), log=interrupt)
+    assert len(storage.oneshot_epochs("oneshot")) == stop_after
+    run_oneshot(_study(SQLiteStorage(tmp_path / "r.db"), **settings), load_digits(),
+                log=lambda _: None)
     resumed = SQLiteStorage(tmp_path / "r.db")
     assert [e.arch_weights for e in resumed.oneshot_epochs("oneshot")] == [
         e.arch_weights for e in straight.oneshot_epochs("oneshot")]
@@ -337,3 +348,116 @@ def test_darts_space_one_shot_run_and_config_checks(tmp_path: Path) -> None:
     assert study.trials[0].state.value == "complete"
     with pytest.raises(ValueError, match="DARTS options"):
         OneShotStrategy(space, method="gdas", order=2)
+
+
+# -- perturbation-based selection (DARTS-PT) --------------------------------------------------
+
+
+def _importance_scorer(op_value: torch.Tensor, edge_value: torch.Tensor | None = None
+                       ) -> Callable[[dict[str, Mixture]], float]:
+    """A stand-in for validation accuracy, linear in the mixture weights: removing op k from
+    edge e costs op_value[e, k] times its weight; dropping edge e costs edge_value[e]."""
+    def accuracy(mixtures: dict[str, Mixture]) -> float:
+        total = 0.0
+        for m in mixtures.values():
+            total += float((m.weights * op_value).sum())
+            if edge_value is not None:
+                total += float((m.weights.sum(dim=1) * edge_value).sum())
+        return total
+    return accuracy
+
+
+def test_perturbation_selection_fixes_the_op_whose_removal_costs_most() -> None:
+    net = _nb201()
+    op_value = torch.rand(6, len(NB201_OPS), generator=torch.Generator().manual_seed(3))
+    rounds = selection_rounds(net.space)
+    g = torch.Generator().manual_seed(0)
+    decided = [decide_round(net, _importance_scorer(op_value), g) for _ in range(rounds)]
+    assert rounds == 6 and all(len(d) == 1 for d in decided)
+    assert sorted(int(d[0].split()[2].rstrip(":")) for d in decided) == list(range(6))
+    best = op_value.argmax(dim=1)
+    assert torch.equal(net.fixed()["cell"], torch.eye(len(NB201_OPS))[best])
+    assert [net.derive()[e] for e in sorted(net.derive())] == [
+        NB201_OPS[int(k)] for k in best]
+    # Fixed rows replace softmax(alpha) in the forward pass (and no gradient reaches them).
+    net(torch.randn(2, 3, 8, 8)).sum().backward()
+    assert net.alpha.grad is not None and not net.alpha.grad.any()
+    assert decide_round(net, _importance_scorer(op_value), g) == []  # nothing left
+
+
+def test_perturbation_selection_on_the_darts_space_keeps_two_inputs_per_node() -> None:
+    net = _darts()  # 2 steps: node 0 reads edges 0-1, node 1 reads edges 2-4
+    g = torch.Generator().manual_seed(1)
+    op_value = torch.rand(5, len(net.ops), generator=g)
+    op_value[:, net.ops.index("none")] = 10.0  # never a candidate on the DARTS space
+    edge_value = torch.tensor([0.0, 0.0, 3.0, 1.0, 2.0])
+    rounds = selection_rounds(net.space)
+    assert rounds == 5 + 1
+    scorer = _importance_scorer(op_value, edge_value)
+    for _ in range(rounds):
+        decide_round(net, scorer, g)
+    for kind in ("normal", "reduce"):
+        fixed = net.fixed()[kind]
+        assert not torch.isnan(fixed).any()
+        assert fixed[3].sum() == 0 and fixed[[0, 1, 2, 4]].sum(dim=1).tolist() == [1.0] * 4
+        ops = fixed.argmax(dim=1)
+        assert net.ops[int(ops[0])] != "none"
+        assert int(ops[0]) == max((k for k in range(len(net.ops)) if net.ops[k] != "none"),
+                                  key=lambda k: float(op_value[0, k]))
+    cell = net.space.cell(net.derive(), "normal")
+    assert [source for _, source in cell[2:]] == [0, 2]  # node 1 keeps edges 2 and 4
+
+
+def test_darts_pt_run_with_fixed_alpha_decides_every_edge() -> None:
+    storage = InMemoryStorage()
+    study = _study(storage, fix_alpha=True, **PERTURBATION)
+    strategy = study.strategy
+    assert isinstance(strategy, OneShotStrategy)
+    assert strategy.label == "darts-pt-fixed" and strategy.total_epochs == 3 + 5
+    lines: list[str] = []
+    run_oneshot(study, load_digits(), log=lines.append)
+    assert sum("perturbation selection fixes cell edge" in line for line in lines) == 6
+    epochs = storage.oneshot_epochs("oneshot")
+    assert len(epochs) == 8
+    assert all(sorted(row) == [0.0] * 4 + [1.0] for row in epochs[-1].arch_weights["cell"])
+    assert [t.genotype for t in study.trials] == [epochs[-1].genotype]
+    initial = strategy.build_supernet(10, 1).alpha
+    final = storage.load_oneshot_state("oneshot", 7)["supernet"]["alpha"]
+    assert torch.equal(initial.detach(), final)  # alpha never trained
+
+
+def test_perturbation_selection_settings_are_checked() -> None:
+    space = NB201Space(channels=4, cells_per_stage=1)
+    with pytest.raises(ValueError, match="for DARTS"):
+        OneShotStrategy(space, method="gdas", selection="perturbation")
+    with pytest.raises(ValueError, match="needs selection='perturbation'"):
+        OneShotStrategy(space, fix_alpha=True)
+    with pytest.raises(ValueError, match="selection must be one of"):
+        OneShotStrategy(space, selection="magnitude")
+    with pytest.raises(ValueError, match="selection_interval"):
+        OneShotStrategy(space, selection="perturbation", selection_interval=-1)
+
+
+def test_darts_pt_from_a_config_on_the_darts_space(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = {
+        "study": {"name": "pt", "seed": 0},
+        "data": "digits",
+        "space": {"name": "darts", "steps": 2, "channels": 4, "cells": 3},
+        "strategy": {"name": "darts", "epochs": 1, "batch_size": 32, "max_images": 200,
+                     "selection": "perturbation", "selection_interval": 0},
+        "estimator": {"name": "training", "epochs": 1, "latency_repeats": 1},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    db = tmp_path / "pt.db"
+    assert main(["run", str(path), "--storage", str(db)]) == 0
+    out = capsys.readouterr().out
+    # 5 edges and then node 1's inputs, for both cell types, all after the only epoch.
+    assert out.count("perturbation selection fixes normal edge") == 5
+    assert out.count("perturbation selection fixes reduce node") == 1
+    record = SQLiteStorage(db)
+    (epoch,) = record.oneshot_epochs("pt")
+    for kind in ("normal", "reduce"):
+        assert sorted(sum(row) for row in epoch.arch_weights[kind]) == [0.0] + [1.0] * 4
+    assert [t.state.value for t in record.trials("pt")] == ["complete"]

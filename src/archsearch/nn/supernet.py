@@ -13,6 +13,12 @@ BN(affine=False) after each pooling op.  ``none`` adds zero, so it is never comp
 alpha still competes in the softmax.  With ``auxiliary_skip`` every edge also adds
 ``skip_beta * skip(x)`` outside the softmax (DARTS-, Chu et al. 2021); the search sets
 ``skip_beta`` each epoch.
+
+Edges can be *fixed* (perturbation-based selection, ``archsearch.oneshot.selection``): a
+buffer ``fixed_<cell type>`` per cell type, ``edges x ops``, NaN on the rows still free;
+a fixed row replaces ``softmax(alpha)`` on its edge (one-hot: the edge's op is decided;
+zeros: the edge is dropped from its node).  The buffers are in ``state_dict()``, so a
+checkpoint keeps the decisions.
 """
 
 from __future__ import annotations
@@ -107,22 +113,43 @@ class Supernet(nn.Module):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
+    #: Per cell type, groups of alpha rows (the incoming edges of one node) of which a
+    #: genotype keeps two; empty where every edge is kept (NAS-Bench-201).
+    input_groups: dict[str, tuple[tuple[int, ...], ...]]
+
+    def fixed(self) -> dict[str, torch.Tensor]:
+        """The fixed rows by cell type (NaN where the edge is free)."""
+        return {name: getattr(self, f"fixed_{name}") for name in self.alphas()}
+
+    def mixture_weights(self) -> dict[str, torch.Tensor]:
+        """``softmax(alpha)`` per cell type, fixed rows replaced (differentiable in alpha)."""
+        out = {}
+        for name, alpha in self.alphas().items():
+            fixed = getattr(self, f"fixed_{name}")
+            out[name] = torch.where(torch.isnan(fixed), alpha.softmax(dim=-1), fixed)
+        return out
+
     def softmax_mixtures(self) -> dict[str, Mixture]:
-        """DARTS's continuous relaxation: ``softmax(alpha)`` on every edge."""
-        return {name: Mixture(alpha.softmax(dim=-1)) for name, alpha in self.alphas().items()}
+        """DARTS's continuous relaxation: ``softmax(alpha)`` on every free edge."""
+        return {name: Mixture(weights) for name, weights in self.mixture_weights().items()}
 
     def derive(self) -> Genotype:
         """The discrete genotype the current alphas select."""
         raise NotImplementedError
 
+    def derivable_ops(self) -> list[int]:
+        """The columns ``derive`` may choose (all but ``none`` where it is excluded)."""
+        return [k for k, op in enumerate(self.ops) if op != "none"]
+
     def arch_weights(self) -> dict[str, list[list[float]]]:
-        """``softmax(alpha)`` per cell type as plain lists (for the record)."""
-        return {name: alpha.detach().softmax(dim=-1).cpu().tolist()
-                for name, alpha in self.alphas().items()}
+        """The mixture weights per cell type as plain lists (for the record)."""
+        return {name: weights.detach().cpu().tolist()
+                for name, weights in self.mixture_weights().items()}
 
-
-def _init_alpha(edges: int, ops: int) -> nn.Parameter:
-    return nn.Parameter(1e-3 * torch.randn(edges, ops))
+    def _add_alpha(self, name: str, edges: int, ops: int) -> nn.Parameter:
+        """A cell type's alpha (``1e-3 * randn``) and its buffer of fixed rows (all free)."""
+        self.register_buffer(f"fixed_{name}", torch.full((edges, ops), torch.nan))
+        return nn.Parameter(1e-3 * torch.randn(edges, ops))
 
 
 # -- NAS-Bench-201 --------------------------------------------------------------------------
@@ -183,7 +210,8 @@ class NB201Supernet(Supernet):
         self.layers = nn.ModuleList(layers)
         self._is_cell = [isinstance(layer, NB201SearchCell) for layer in layers]
         self.head = nb201_head(c, num_classes)
-        self.alpha = _init_alpha(len(NB201_EDGES), len(self.ops))
+        self.alpha = self._add_alpha("cell", len(NB201_EDGES), len(self.ops))
+        self.input_groups = {"cell": ()}
 
     def alphas(self) -> dict[str, nn.Parameter]:
         return {"cell": self.alpha}
@@ -197,12 +225,14 @@ class NB201Supernet(Supernet):
             x = layer(x, rows, mixture.chosen, self.skip_beta) if is_cell else layer(x)
         return self.head(x)
 
+    def derivable_ops(self) -> list[int]:
+        return list(range(len(self.ops))) if self.include_none else super().derivable_ops()
+
     def derive(self) -> Genotype:
-        alpha = self.alpha.detach().cpu()
+        weights = self.mixture_weights()["cell"].detach().cpu()
         if not self.include_none:
-            alpha = alpha.clone()
-            alpha[:, self.ops.index("none")] = -torch.inf
-        best = alpha.argmax(dim=1).tolist()
+            weights[:, self.ops.index("none")] = -1.0
+        best = weights.argmax(dim=1).tolist()
         return Genotype.of({name: self.ops[k] for name, k in zip(NB201_EDGE_NAMES, best,
                                                                    strict=True)})
 
@@ -290,8 +320,11 @@ class DartsSupernet(Supernet):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(steps * plan[-1].c if plan else c_stem, num_classes))
         edges = len(darts_edge_sources(steps))
-        self.alpha_normal = _init_alpha(edges, len(self.ops))
-        self.alpha_reduce = _init_alpha(edges, len(self.ops))
+        self.alpha_normal = self._add_alpha("normal", edges, len(self.ops))
+        self.alpha_reduce = self._add_alpha("reduce", edges, len(self.ops))
+        starts = [sum(range(2, 2 + node)) for node in range(steps)]
+        groups = tuple(tuple(range(start, start + 2 + node)) for node, start in enumerate(starts))
+        self.input_groups = {"normal": groups, "reduce": groups}
 
     def alphas(self) -> dict[str, nn.Parameter]:
         return {"normal": self.alpha_normal, "reduce": self.alpha_reduce}
@@ -308,8 +341,8 @@ class DartsSupernet(Supernet):
 
     def derive(self) -> Genotype:
         cells = {}
-        for kind, alpha in self.alphas().items():
-            weights = alpha.detach().softmax(dim=-1).cpu()
+        for kind, mixed in self.mixture_weights().items():
+            weights = mixed.detach().cpu()  # a dropped edge's row is all zero: never chosen
             if "none" in self.ops:
                 weights[:, self.ops.index("none")] = -1.0  # never chosen
             strength, best = weights.max(dim=1)

@@ -1,8 +1,10 @@
 """One-shot searches: train one supernet holding every candidate op, then derive a cell.
 
-* ``DARTS`` (first or second order; ``auxiliary_skip=True`` for DARTS-, the remedy against
+* ``DARTS`` (first or second order; ``auxiliary_skip=True`` for DARTS-, a remedy against
   the collapse onto skip connections, see ``remedy``) and ``GDAS``: the searches, on any
   ``archsearch.nn.supernet.Supernet``.
+* ``selection``: perturbation-based selection (DARTS-PT), the second remedy: the cell is
+  chosen by what removing an op costs the supernet, not by the magnitude of alpha.
 * ``OneShotStrategy`` and ``run_oneshot``: the same searches driven by a study
   (``strategy: darts`` / ``gdas`` in a config), recorded per epoch and resumable.
 

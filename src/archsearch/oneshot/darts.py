@@ -28,6 +28,9 @@ import torch.nn.functional as F
 from archsearch.nn.supernet import Mixture, Supernet
 from archsearch.oneshot.remedy import auxiliary_skip_beta
 
+#: DARTS-PT fine-tunes the supernet between its decisions at a tenth of the search's lr.
+TUNE_LR_FACTOR = 0.1
+
 #: One step's data: training images and labels (weights), validation ones (alphas).
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -56,6 +59,7 @@ class BilevelSearch:
         arch_weight_decay: float = 1e-3,
         grad_clip: float | None = 5.0,
         warmup_epochs: int = 0,
+        fix_alpha: bool = False,
         bf16: bool = False,
     ) -> None:
         if epochs < 1:
@@ -67,6 +71,7 @@ class BilevelSearch:
         self.lr, self.lr_min = lr, lr_min
         self.grad_clip = grad_clip
         self.warmup_epochs = warmup_epochs
+        self.fix_alpha = fix_alpha
         self.bf16 = bf16
         self.weights = supernet.weight_parameters()
         self.alphas = supernet.arch_parameters()
@@ -109,17 +114,24 @@ class BilevelSearch:
                     generator: torch.Generator) -> dict[str, float]:
         """Run one epoch of ``steps`` batches; return its mean losses and accuracies.
 
-        In the first ``warmup_epochs`` only the weights learn (PC-DARTS and P-DARTS warm
-        the weights up so that the alphas do not judge untrained convolutions)."""
+        In the first ``warmup_epochs`` (all of them with ``fix_alpha``) only the weights
+        learn (PC-DARTS and P-DARTS warm the weights up so that the alphas do not judge
+        untrained convolutions).  Epochs from ``epochs`` on fine-tune the supernet between
+        the decisions of a perturbation-based selection, as DARTS-PT does: weight lr
+        ``lr / 10``, constant, the momentum started afresh."""
         extra = self.begin_epoch(epoch)
-        step = self.warmup_step if epoch < self.warmup_epochs else self.step
+        weights_only = self.fix_alpha or epoch < self.warmup_epochs
+        step = self.warmup_step if weights_only else self.step
+        tuning = epoch >= self.epochs
+        if epoch == self.epochs:
+            self.w_optimizer.state.clear()
         self.supernet.train()
         start = time.perf_counter()
         sums = torch.zeros(4, dtype=torch.float64)  # losses and correct counts
         on_device: list[torch.Tensor] = []
         seen = 0
         for k, batch in enumerate(batches):
-            lr = self.learning_rate(epoch + k / steps)
+            lr = self.lr * TUNE_LR_FACTOR if tuning else self.learning_rate(epoch + k / steps)
             for group in self.w_optimizer.param_groups:
                 group["lr"] = lr
             train_loss, train_correct, val_loss, val_correct = step(batch, generator)
@@ -136,7 +148,8 @@ class BilevelSearch:
         return {
             "train_loss": float(sums[0]) * scale, "train_accuracy": float(sums[1]) * scale,
             "val_loss": float(sums[2]) * scale, "val_accuracy": float(sums[3]) * scale,
-            "seconds": time.perf_counter() - start, "lr_end": self.learning_rate(epoch + 1),
+            "seconds": time.perf_counter() - start,
+            "lr_end": self.lr * TUNE_LR_FACTOR if tuning else self.learning_rate(epoch + 1),
             **extra,
         }
 
@@ -219,7 +232,9 @@ class DARTS(BilevelSearch):
     def begin_epoch(self, epoch: int) -> dict[str, float]:
         if not self.auxiliary_skip:
             return {}
-        self.supernet.skip_beta = auxiliary_skip_beta(epoch, self.epochs)
+        # Fine-tuning epochs (past ``epochs``) keep the final, plain supernet.
+        self.supernet.skip_beta = (auxiliary_skip_beta(epoch, self.epochs)
+                                   if epoch < self.epochs else 0.0)
         return {"skip_beta": self.supernet.skip_beta}
 
     def step(self, batch: Batch, generator: torch.Generator

@@ -5,7 +5,8 @@ A one-shot search does not ask and tell: it trains a supernet, then derives one 
 
     for each epoch not yet recorded:
         train the supernet one epoch (weights on the training split, alphas on the other)
-        record softmax(alpha), the derived genotype and the epoch's figures, and a
+        (selection="perturbation") decide the edges due after this epoch
+        record the mixture weights, the derived genotype and the epoch's figures, and a
         checkpoint (storage.write_oneshot_epoch)
     the study evaluates the last epoch's genotype as an ordinary trial
 
@@ -32,9 +33,10 @@ import torch.nn.functional as F
 from archsearch.data.dataset import Dataset
 from archsearch.data.split import stratified_split
 from archsearch.estimation.training import prepare_tensors
-from archsearch.nn.supernet import Supernet, supernet_for
+from archsearch.nn.supernet import Mixture, Supernet, supernet_for
 from archsearch.oneshot.darts import DARTS, Batch, BilevelSearch
 from archsearch.oneshot.gdas import GDAS
+from archsearch.oneshot.selection import decide_round, selection_rounds
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.storage import OneShotEpoch
@@ -43,6 +45,7 @@ from archsearch.study import Budget, StopReason, Study, derive_seed
 from archsearch.trial import FrozenTrial
 
 METHODS = ("darts", "gdas")
+SELECTIONS = ("argmax", "perturbation")
 _INIT_STREAM, _EPOCH_STREAM = 10, 11  # derive_seed streams, apart from the study's own
 
 
@@ -50,13 +53,16 @@ class OneShotStrategy(Strategy):
     """The settings of a one-shot search; to the study, a strategy proposing one genotype.
 
     ``method`` is ``"darts"`` (``order`` 1 or 2; ``auxiliary_skip=True`` for DARTS-) or
-    ``"gdas"`` (``tau_max`` -> ``tau_min``).  Optimiser defaults are the NAS-Bench-201
-    search scripts'.  Data: ``train_portion`` of the training images (after
-    ``max_images``, a stratified subset, when given) train the weights, the rest the
-    alphas; ``image_size`` resizes images (area interpolation); ``augment`` applies random
-    crop (padding 1/8 of the size) and horizontal flip to the weights' batches.  In the
-    first ``warmup_epochs`` only the weights learn.  The supernet has the space's size
-    unless ``channels`` / ``cells`` are given.
+    ``"gdas"`` (``tau_max`` -> ``tau_min``).  ``selection`` is how the cell is read off the
+    supernet: ``"argmax"`` (the alphas, as DARTS) or ``"perturbation"`` (DARTS-PT, for
+    DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, see
+    ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).  Optimiser
+    defaults are the NAS-Bench-201 search scripts'.  Data: ``train_portion`` of the
+    training images (after ``max_images``, a stratified subset, when given) train the
+    weights, the rest the alphas; ``image_size`` resizes images (area interpolation);
+    ``augment`` applies random crop (padding 1/8 of the size) and horizontal flip to the
+    weights' batches.  In the first ``warmup_epochs`` only the weights learn.  The
+    supernet has the space's size unless ``channels`` / ``cells`` are given.
 
     ``ask`` returns the derived genotype once ``run_oneshot`` has set it, then None.
     """
@@ -87,6 +93,9 @@ class OneShotStrategy(Strategy):
         auxiliary_skip: bool = False,
         tau_max: float = 10.0,
         tau_min: float = 0.1,
+        selection: str = "argmax",
+        selection_interval: int = 5,
+        fix_alpha: bool = False,
         channels: int | None = None,
         cells: int | None = None,
         device: str = "auto",
@@ -98,6 +107,16 @@ class OneShotStrategy(Strategy):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if method == "gdas" and (order != 1 or auxiliary_skip):
             raise ValueError("order and auxiliary_skip are DARTS options, not GDAS ones")
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        if selection == "perturbation" and method != "darts":
+            raise ValueError("selection='perturbation' is for DARTS (GDAS samples paths "
+                             "from alpha, which would ignore the decided edges)")
+        if fix_alpha and selection != "perturbation":
+            raise ValueError("fix_alpha=True needs selection='perturbation': "
+                             "an untrained alpha selects nothing")
+        if selection_interval < 0:
+            raise ValueError(f"selection_interval must be >= 0, got {selection_interval}")
         if epochs < 1 or batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 < train_portion < 1:
@@ -111,16 +130,38 @@ class OneShotStrategy(Strategy):
         self.warmup_epochs = warmup_epochs
         self.order, self.auxiliary_skip = order, auxiliary_skip
         self.tau_max, self.tau_min = tau_max, tau_min
+        self.selection, self.selection_interval = selection, selection_interval
+        self.fix_alpha = fix_alpha
         self.channels, self.cells = channels, cells
         self.device, self.bf16, self.split_seed = device, bf16, split_seed
         self._derived: Genotype | None = None
 
     @property
     def label(self) -> str:
-        """darts, darts2, darts-minus or gdas."""
+        """darts, darts2, darts-minus or gdas; ``-pt`` (``-pt-fixed``) appended for a
+        perturbation-based selection (with alpha fixed)."""
         if self.method == "gdas":
             return "gdas"
-        return "darts-minus" if self.auxiliary_skip else ("darts2" if self.order == 2 else "darts")
+        base = "darts-minus" if self.auxiliary_skip else ("darts2" if self.order == 2 else "darts")
+        if self.selection == "perturbation":
+            base += "-pt-fixed" if self.fix_alpha else "-pt"
+        return base
+
+    @property
+    def total_epochs(self) -> int:
+        """The supernet's epochs plus the fine-tuning epochs of a perturbation selection."""
+        if self.selection != "perturbation":
+            return self.epochs
+        return self.epochs + (selection_rounds(self.space) - 1) * self.selection_interval
+
+    def rounds_after(self, epoch: int) -> int:
+        """How many selection rounds end ``epoch``: one after the supernet's last epoch and
+        after every ``selection_interval`` fine-tuning epochs (all at once if it is 0)."""
+        if self.selection != "perturbation" or epoch < self.epochs - 1:
+            return 0
+        if self.selection_interval == 0:
+            return selection_rounds(self.space) if epoch == self.epochs - 1 else 0
+        return int((epoch - self.epochs + 1) % self.selection_interval == 0)
 
     def propose(self, genotype: Genotype) -> None:
         """The genotype ``ask`` will return (the search's result)."""
@@ -144,7 +185,7 @@ class OneShotStrategy(Strategy):
             epochs=self.epochs, lr=self.lr, lr_min=self.lr_min, momentum=self.momentum,
             weight_decay=self.weight_decay, arch_lr=self.arch_lr,
             arch_weight_decay=self.arch_weight_decay, grad_clip=self.grad_clip,
-            warmup_epochs=self.warmup_epochs, bf16=self.bf16)
+            warmup_epochs=self.warmup_epochs, fix_alpha=self.fix_alpha, bf16=self.bf16)
         if self.method == "gdas":
             return GDAS(supernet, tau_max=self.tau_max, tau_min=self.tau_min, **settings)
         return DARTS(supernet, order=self.order, auxiliary_skip=self.auxiliary_skip, **settings)
@@ -248,6 +289,23 @@ def _epoch_line(record: OneShotEpoch, epochs: int, text: str) -> str:
             f"acc {m['val_accuracy']:.3f}{extra}  {m['seconds']:.1f} s  {text}")
 
 
+def _scorer(search: BilevelSearch, data: SearchData, batch_size: int
+            ) -> Callable[[dict[str, Mixture]], float]:
+    """The supernet's accuracy on the whole validation split under given mixtures
+    (training-mode BN, as the search runs)."""
+    def accuracy(mixtures: dict[str, Mixture]) -> float:
+        search.supernet.train()
+        correct = torch.zeros((), dtype=torch.long, device=data.x_val.device)
+        # Near-equal chunks, so that no batch has a single image (BN could not use it).
+        chunks = max(1, -(-data.x_val.shape[0] // batch_size))
+        with torch.no_grad():
+            for x, y in zip(data.x_val.tensor_split(chunks), data.y_val.tensor_split(chunks),
+                            strict=True):
+                correct += search.loss(x, y, mixtures)[1]
+        return int(correct) / max(data.x_val.shape[0], 1)
+    return accuracy
+
+
 def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None = None,
                 log: Callable[[str], None] = print) -> StopReason:
     """Run (or resume) the one-shot search of ``study`` (whose strategy is a
@@ -268,7 +326,8 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
     if [r.epoch for r in records] != list(range(len(records))):
         raise ValueError(f"study {name!r} has gaps in its one-shot epochs; the record is damaged")
 
-    if len(records) < strategy.epochs:
+    total = strategy.total_epochs
+    if len(records) < total:
         began = time.monotonic()
         device = strategy.resolve_device()
         data = prepare_search_data(dataset, strategy, device)
@@ -277,11 +336,11 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
         if records:
             search.load_state_dict(storage.load_oneshot_state(name, records[-1].epoch))
             log(f"resuming the {strategy.label} search after epoch {len(records)}")
-        log(f"{strategy.label} search: {strategy.epochs} epochs, "
+        log(f"{strategy.label} search: {total} epochs, "
             f"{data.x_fit.shape[0]:,} + {data.x_val.shape[0]:,} images of "
             f"{'x'.join(map(str, data.input_shape))}, on {device}")
         last = 0.0  # the last epoch's duration: an epoch that would overrun is not begun
-        for epoch in range(len(records), strategy.epochs):
+        for epoch in range(len(records), total):
             if seconds is not None and time.monotonic() - began + last > seconds:
                 log(f"time budget reached after epoch {epoch}: run again to resume")
                 return StopReason.TIMEOUT
@@ -291,10 +350,14 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
             batches, steps = epoch_batches(data, strategy.batch_size, generator,
                                            augment_images=strategy.augment)
             metrics = search.train_epoch(epoch, batches, steps, generator)
+            for _ in range(strategy.rounds_after(epoch)):
+                for decision in decide_round(supernet, _scorer(search, data, strategy.batch_size),
+                                             generator):
+                    log(f"epoch {epoch + 1}: perturbation selection fixes {decision}")
             record = OneShotEpoch(epoch, supernet.arch_weights(), metrics, supernet.derive())
             storage.write_oneshot_epoch(name, record, search.state_dict())
             records.append(record)
-            log(_epoch_line(record, strategy.epochs, _describe(study.space, record.genotype)))
+            log(_epoch_line(record, total, _describe(study.space, record.genotype)))
             last = time.monotonic() - epoch_began
 
     strategy.propose(records[-1].genotype)
