@@ -43,8 +43,9 @@ class StudyInfo:
 class OneShotEpoch:
     """One finished epoch of a one-shot search (DARTS, GDAS), as recorded.
 
-    ``arch_weights`` holds ``softmax(alpha)`` per cell type as nested lists (edges x ops);
-    ``genotype`` is the cell those weights derive; ``metrics`` the epoch's losses,
+    ``arch_weights`` holds ``softmax(alpha)`` per cell type as nested lists (edges x ops),
+    with the fixed row of every edge a perturbation-based selection has decided (one-hot
+    on its op, or zeros for a dropped edge); ``genotype`` is the cell those weights derive; ``metrics`` the epoch's losses,
     accuracies and seconds.
     """
 
