@@ -384,6 +384,14 @@ def test_perturbation_selection_fixes_the_op_whose_removal_costs_most() -> None:
     assert net.alpha.grad is not None and not net.alpha.grad.any()
     assert decide_round(net, _importance_scorer(op_value), g) == []  # nothing left
 
+    # include_none=False: 'none' is never a candidate, however much its removal would cost.
+    op_value[:, NB201_OPS.index("none")] = 10.0
+    space = NB201Space(channels=4, cells_per_stage=1)
+    net = OneShotStrategy(space, include_none=False).build_supernet(10, 3)
+    for _ in range(rounds):
+        decide_round(net, _importance_scorer(op_value), g)
+    assert "none" not in set(net.derive().values())
+
 
 def test_perturbation_selection_on_the_darts_space_keeps_two_inputs_per_node() -> None:
     net = _darts()  # 2 steps: node 0 reads edges 0-1, node 1 reads edges 2-4

@@ -45,8 +45,8 @@ class OneShotEpoch:
 
     ``arch_weights`` holds ``softmax(alpha)`` per cell type as nested lists (edges x ops),
     with the fixed row of every edge a perturbation-based selection has decided (one-hot
-    on its op, or zeros for a dropped edge); ``genotype`` is the cell those weights derive; ``metrics`` the epoch's losses,
-    accuracies and seconds.
+    on its op, or zeros for a dropped edge); ``genotype`` is the cell those weights
+    derive; ``metrics`` the epoch's losses, accuracies and seconds.
     """
 
     epoch: int

@@ -359,15 +359,17 @@ class DartsSupernet(Supernet):
 
 
 def supernet_for(space: object, *, num_classes: int, in_channels: int,
-                 auxiliary_skip: bool = False, channels: int | None = None,
-                 cells: int | None = None) -> Supernet:
+                 auxiliary_skip: bool = False, include_none: bool = True,
+                 channels: int | None = None, cells: int | None = None) -> Supernet:
     """The supernet of a cell space, at the space's size unless ``channels`` / ``cells``
-    (cells per stage for NAS-Bench-201, all cells for DARTS) say otherwise."""
+    (cells per stage for NAS-Bench-201, all cells for DARTS) say otherwise.
+    ``include_none=False`` keeps ``none`` out of NAS-Bench-201 derivations (the DARTS
+    supernet never derives it)."""
     if isinstance(space, NB201Space):
         return NB201Supernet(
             channels=channels or space.channels,
             cells_per_stage=cells or space.cells_per_stage, num_classes=num_classes,
-            in_channels=in_channels, auxiliary_skip=auxiliary_skip)
+            in_channels=in_channels, auxiliary_skip=auxiliary_skip, include_none=include_none)
     if isinstance(space, DartsSpace):
         ops = space.ops if "none" in space.ops else ("none", *space.ops)
         return DartsSupernet(

@@ -56,7 +56,9 @@ class OneShotStrategy(Strategy):
     ``"gdas"`` (``tau_max`` -> ``tau_min``).  ``selection`` is how the cell is read off the
     supernet: ``"argmax"`` (the alphas, as DARTS) or ``"perturbation"`` (DARTS-PT, for
     DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, see
-    ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).  Optimiser
+    ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).  On the
+    NAS-Bench-201 space the derived cell may hold ``none``, as in NAS-Bench-201's own
+    scripts, unless ``include_none=False`` (the DARTS space never derives it).  Optimiser
     defaults are the NAS-Bench-201 search scripts'.  Data: ``train_portion`` of the
     training images (after ``max_images``, a stratified subset, when given) train the
     weights, the rest the alphas; ``image_size`` resizes images (area interpolation);
@@ -96,6 +98,7 @@ class OneShotStrategy(Strategy):
         selection: str = "argmax",
         selection_interval: int = 5,
         fix_alpha: bool = False,
+        include_none: bool = True,
         channels: int | None = None,
         cells: int | None = None,
         device: str = "auto",
@@ -132,6 +135,7 @@ class OneShotStrategy(Strategy):
         self.tau_max, self.tau_min = tau_max, tau_min
         self.selection, self.selection_interval = selection, selection_interval
         self.fix_alpha = fix_alpha
+        self.include_none = include_none
         self.channels, self.cells = channels, cells
         self.device, self.bf16, self.split_seed = device, bf16, split_seed
         self._derived: Genotype | None = None
@@ -177,7 +181,8 @@ class OneShotStrategy(Strategy):
         with torch.random.fork_rng(devices=[]):  # seed the init, leave global state alone
             torch.manual_seed(derive_seed(self.seed, 0, _INIT_STREAM))
             return supernet_for(self.space, num_classes=num_classes, in_channels=in_channels,
-                                auxiliary_skip=self.auxiliary_skip, channels=self.channels,
+                                auxiliary_skip=self.auxiliary_skip,
+                                include_none=self.include_none, channels=self.channels,
                                 cells=self.cells)
 
     def make_search(self, supernet: Supernet) -> BilevelSearch:
