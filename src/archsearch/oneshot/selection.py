@@ -31,8 +31,10 @@ from collections.abc import Callable
 
 import torch
 
-from archsearch.nn.supernet import Mixture, Supernet
+from archsearch.nn.supernet import Mixture, Supernet, darts_edge_sources
 from archsearch.space.base import SearchSpace
+from archsearch.space.cells import DartsSpace
+from archsearch.tabular.nb201 import NB201_EDGES, NB201Space
 
 #: ``accuracy(mixtures)``: the supernet's validation accuracy with these mixtures.
 Scorer = Callable[[dict[str, Mixture]], float]
@@ -45,14 +47,10 @@ def selection_rounds(space: SearchSpace) -> int:
     Every cell type decides one edge (or node) per round, so the DARTS space's normal and
     reduction cells are decided side by side.
     """
-    from archsearch.space.cells import DartsSpace
-    from archsearch.tabular.nb201 import NB201_EDGES, NB201Space
-
     if isinstance(space, NB201Space):
         return len(NB201_EDGES)
     if isinstance(space, DartsSpace):
-        edges = sum(2 + node for node in range(space.steps))
-        return edges + space.steps - 1
+        return len(darts_edge_sources(space.steps)) + space.steps - 1
     raise TypeError(f"perturbation-based selection needs a cell space, not {type(space).__name__}")
 
 
