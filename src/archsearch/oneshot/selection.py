@@ -54,15 +54,15 @@ def selection_rounds(space: SearchSpace) -> int:
     raise TypeError(f"perturbation-based selection needs a cell space, not {type(space).__name__}")
 
 
-def _masked(supernet: Supernet, name: str, rows: list[int], column: int | None
+def _masked(supernet: Supernet, name: str, row: int, column: int | None
             ) -> dict[str, Mixture]:
-    """The current mixtures with ``rows`` of ``name`` zeroed (one op, or whole edges)."""
+    """The current mixtures with one op (``column``) or, if None, the whole edge ``row``
+    of cell type ``name`` zeroed."""
     weights = {k: w.detach().clone() for k, w in supernet.mixture_weights().items()}
-    for row in rows:
-        if column is None:
-            weights[name][row] = 0.0
-        else:
-            weights[name][row, column] = 0.0
+    if column is None:
+        weights[name][row] = 0.0
+    else:
+        weights[name][row, column] = 0.0
     return {k: Mixture(w) for k, w in weights.items()}
 
 
@@ -77,7 +77,7 @@ def decide_round(supernet: Supernet, accuracy: Scorer, generator: torch.Generato
         free = [int(e) for e in torch.isnan(fixed).all(dim=1).nonzero().flatten()]
         if free:
             edge = free[int(torch.randint(len(free), (1,), generator=generator))]
-            scores = [accuracy(_masked(supernet, name, [edge], k)) for k in candidates]
+            scores = [accuracy(_masked(supernet, name, edge, k)) for k in candidates]
             best = candidates[min(range(len(scores)), key=scores.__getitem__)]
             row = torch.zeros_like(fixed[edge])
             row[best] = 1.0
@@ -90,7 +90,7 @@ def decide_round(supernet: Supernet, accuracy: Scorer, generator: torch.Generato
             continue
         group = live[int(torch.randint(len(live), (1,), generator=generator))]
         edges = [e for e in group if bool(fixed[e].any())]
-        scores = [accuracy(_masked(supernet, name, [e], None)) for e in edges]
+        scores = [accuracy(_masked(supernet, name, e, None)) for e in edges]
         keep = sorted(sorted(range(len(edges)), key=scores.__getitem__)[:2])
         for k, e in enumerate(edges):
             if k not in keep:
