@@ -4,12 +4,16 @@ particular to driving Optuna: conditional decisions, failures, repeats, config."
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 
+import numpy as np
 import pytest
 
 pytest.importorskip("optuna")
+
+from optuna.trial import TrialState as OptunaState  # noqa: E402
 
 from archsearch import registry  # noqa: E402
 from archsearch.build import build_components  # noqa: E402
@@ -17,6 +21,7 @@ from archsearch.config import ConfigError, parse_config  # noqa: E402
 from archsearch.estimation.base import Estimator, TrialContext  # noqa: E402
 from archsearch.execution.base import Executor, Outcome, run_job  # noqa: E402
 from archsearch.space import ChainSpace, Genotype, MultiBranchSpace, SearchSpace  # noqa: E402
+from archsearch.space.base import InvalidGenotype  # noqa: E402
 from archsearch.storage import InMemoryStorage  # noqa: E402
 from archsearch.strategy.optuna_sampler import SAMPLERS, OptunaStrategy  # noqa: E402
 from archsearch.study import Budget, StopReason, Study  # noqa: E402
@@ -276,3 +281,76 @@ def test_invalid_proposals_are_rejected_not_fatal() -> None:
     study.optimize(Budget(trials=40))
     assert study.n_evaluated == 40
     assert all(space.validate(t.genotype) is None for t in study.trials)
+
+
+
+class _NoRepeatedNorm(ChainSpace):
+    """A chain space with a rule outside its decisions: no two adjacent layers with the
+    same normalisation (Optuna proposes such networks often)."""
+
+    def validate(self, genotype: Genotype) -> None:
+        super().validate(genotype)
+        norms = [genotype[f"layer{i}.norm"] for i in range(int(genotype["depth"]))]
+        if any(a == b for a, b in zip(norms, norms[1:], strict=False)):
+            raise InvalidGenotype("adjacent layers share a normalisation")
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_resumes_exactly_after_refused_proposals(sampler: str) -> None:
+    """Refused proposals are not in the study's record; a resumed strategy replays them
+    (the same sampler state proposes them again), so the resumed study equals one that
+    ran straight through."""
+    space = _NoRepeatedNorm("vector", max_depth=3, widths=(8, 16))
+
+    def run(trials: int, storage: InMemoryStorage | None = None) -> Study:
+        study = Study(space, _strategy(space, sampler, seed=3), EncodingObjective(space),
+                      storage, seed=3)
+        study.optimize(Budget(trials=trials))
+        return study
+
+    straight = run(30)
+    assert isinstance(straight.strategy, OptunaStrategy)
+    refused = straight.strategy._optuna_study().get_trials(states=[OptunaState.PRUNED])
+    assert len(refused) >= 3, "the test needs proposals that the space refuses"
+    storage = InMemoryStorage()
+    run(12, storage)
+    assert _keys(run(30, storage)) == _keys(straight)
+
+
+class _FewValid(ChainSpace):
+    """A chain space that refuses all but one first layer in 18, so that Optuna's random
+    sampler often has 20 proposals in a row refused; its own sampling keeps the rule."""
+
+    def validate(self, genotype: Genotype) -> None:
+        super().validate(genotype)
+        if (genotype["layer0.width"], genotype["layer0.activation"],
+                genotype["layer0.norm"]) != (8, "relu", "none"):
+            raise InvalidGenotype("the first layer must be 8 wide, relu, no norm")
+
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        while True:
+            genotype = super().sample(rng)
+            with contextlib.suppress(InvalidGenotype):
+                self.validate(genotype)
+                return genotype
+
+
+def test_resumes_exactly_after_falling_back_to_a_random_architecture() -> None:
+    """After 20 refusals in a row the strategy proposes a random architecture; a resumed
+    strategy replays the refusals and the fallback at the same places."""
+    space = _FewValid("vector", max_depth=3, widths=(8, 16))
+
+    def run(trials: int, storage: InMemoryStorage | None = None) -> Study:
+        study = Study(space, _strategy(space, "random", seed=1), EncodingObjective(space),
+                      storage, seed=1)
+        study.optimize(Budget(trials=trials))
+        return study
+
+    straight = run(16)
+    assert isinstance(straight.strategy, OptunaStrategy)
+    states = [t.state for t in straight.strategy._optuna_study().get_trials()]
+    runs = "".join("P" if s is OptunaState.PRUNED else "." for s in states)
+    assert "P" * 20 in runs, "the test needs a fallback (20 refusals in a row)"
+    storage = InMemoryStorage()
+    run(7, storage)
+    assert _keys(run(16, storage)) == _keys(straight)

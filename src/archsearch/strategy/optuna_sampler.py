@@ -21,6 +21,15 @@ to ``ask`` is not used: a replayed ``tell`` has no such argument to reproduce it
 Exact resumption assumes trials finish in the order they were asked (one at a time);
 with several in flight, finish order is timing, and no strategy can replay that exactly.
 
+Refused proposals: a space may refuse some combinations of its decisions' values (its
+``validate`` adds a rule, as NAS-Bench-Graph's all-skip cell).  Such a proposal is told
+``PRUNED`` and the sampler asked again; after 20 refusals in a row a random architecture
+is proposed instead.  Refusals never reach the study's record, so on such a space a
+replayed trial is first asked for freely: the sampler, in the state it had the first
+time, repeats its refusals and then proposes the recorded trial.  This costs one real
+``ask`` per replayed trial, which is why it is done only for spaces that override
+``validate``.
+
 Which samplers suit archsearch's categorical, conditional spaces:
 
 * ``tpe`` (default): models every decision, conditional ones included (multivariate
@@ -181,6 +190,8 @@ class OptunaStrategy(Strategy):
         self._optuna_number: dict[int, int] = {}  # archsearch trial number -> Optuna's
         self._asked: dict[str, list[int]] = {}  # key -> Optuna trials asked, not yet bound
         self._finished: set[int] = set()  # Optuna trials already told
+        # A space whose validate() adds rules to its decisions may refuse a proposal.
+        self._may_refuse = type(space).validate is not DecisionSpace.validate
 
     # -- Optuna plumbing -------------------------------------------------------------------
     def _optuna_study(self) -> optuna.Study:
@@ -245,12 +256,48 @@ class OptunaStrategy(Strategy):
         self._finished.add(number)
 
     def _recreate(self, trial: FrozenTrial) -> int:
-        """Add a trial this object did not ask (replayed or rerun); its Optuna number."""
+        """Add a trial this object did not ask (replayed or rerun); its Optuna number.
+
+        On a space that refuses some proposals, the refusals in front of this trial are
+        replayed first: they are in no record, but the sampler, in the state it had when
+        it proposed this trial, proposes them again, so they are refused again, as the
+        first time, and what it proposes next is this trial.  A different proposal means
+        the record was not made one trial at a time; it is told ``FAIL`` (which samplers
+        ignore) and the trial is added with its values fixed.
+        """
+        if self._may_refuse:
+            for _ in range(_MAX_INVALID):
+                with _quiet():
+                    proposal, genotype = self._new_trial(None)
+                if self._refused(proposal, genotype):
+                    continue
+                if self.space.key(genotype) == trial.key:
+                    self._optuna_number[trial.number] = proposal.number
+                    return proposal.number
+                self._optuna_study().tell(proposal.number, state=OptunaState.FAIL)
+                break
+        number = self._add_fixed(trial.genotype)
+        self._optuna_number[trial.number] = number
+        return number
+
+    def _add_fixed(self, genotype: Genotype) -> int:
+        """Ask Optuna for a trial with ``genotype``'s values fixed; its number."""
         assert isinstance(self.space, DecisionSpace)
         with _quiet():
-            created, _ = self._new_trial(self.space.active_values(trial.genotype))
-        self._optuna_number[trial.number] = created.number
+            created, _ = self._new_trial(self.space.active_values(genotype))
         return created.number
+
+    def _refused(self, proposal: optuna.Trial, genotype: Genotype) -> bool:
+        """Whether the space refuses ``genotype`` by a rule outside its decisions
+        (NAS-Bench-Graph has no all-skip cell); a refused proposal is told ``PRUNED``,
+        ranking it below every result, so the sampler moves away from it."""
+        try:
+            self.space.validate(genotype)
+        except InvalidGenotype:
+            with _quiet():
+                self._optuna_study().tell(proposal.number, state=OptunaState.PRUNED)
+            return True
+        return False
 
     def _bind(self, trial: FrozenTrial) -> int | None:
         """The Optuna trial behind archsearch's ``trial`` if this object asked for it."""
@@ -276,19 +323,15 @@ class OptunaStrategy(Strategy):
                     self._finish(number, t)
         for _ in range(_MAX_INVALID):
             with _quiet():
-                trial, genotype = self._new_trial(None)
-            try:
-                self.space.validate(genotype)
-            except InvalidGenotype:
-                # A rule outside the decisions (NAS-Bench-Graph has no all-skip cell):
-                # rank the proposal below every result and ask again.  Such rejections
-                # are not in the study's record, so a resume after one may diverge.
-                with _quiet():
-                    self._optuna_study().tell(trial.number, state=OptunaState.PRUNED)
-                continue
-            self._asked.setdefault(self.space.key(genotype), []).append(trial.number)
-            return genotype
-        return self.space.sample(rng)  # Optuna keeps proposing invalid cells: a random one
+                proposal, genotype = self._new_trial(None)
+            if not self._refused(proposal, genotype):
+                self._asked.setdefault(self.space.key(genotype), []).append(proposal.number)
+                return genotype
+        # Optuna keeps proposing refused cells: a random architecture, added to Optuna now
+        # (where a replay, after the same refusals, adds it too).
+        genotype = self.space.sample(rng)
+        self._asked.setdefault(self.space.key(genotype), []).append(self._add_fixed(genotype))
+        return genotype
 
     def tell(self, trial: FrozenTrial) -> None:
         if not trial.finished:
