@@ -19,7 +19,6 @@ from archsearch.tabular.nb201 import (
     NB201_OPS,
     NB201Estimator,
     NB201Space,
-    TableOptimum,
     load_nb201_table,
 )
 from archsearch.tabular.nbgraph import (
@@ -39,6 +38,7 @@ from archsearch.tabular.safe_pickle import (
     UnsafePickleError,
     safe_load,
 )
+from archsearch.tabular.table import TableEstimator, TableOptimum
 
 __all__ = [
     "NB201_COLUMNS",
@@ -57,6 +57,7 @@ __all__ = [
     "NBGraphEstimator",
     "NBGraphSpace",
     "RestrictedUnpickler",
+    "TableEstimator",
     "TableOptimum",
     "UnsafePickleError",
     "load_nb201_table",

@@ -24,11 +24,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
-from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.space.base import DecisionSpace, InvalidGenotype
 from archsearch.space.decisions import categorical
 from archsearch.space.genotype import Genotype
@@ -39,6 +37,7 @@ from archsearch.tabular.safe_pickle import (
     find_package_file,
     safe_load,
 )
+from archsearch.tabular.table import TableEstimator, TableOptimum
 
 #: NAS-Bench-201's op list, in its own order.
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -185,18 +184,6 @@ class NB201Space(DecisionSpace):
         return Genotype.of(values)
 
 
-@dataclass(frozen=True)
-class TableOptimum:
-    """What a benchmark table says is attainable, for regret: the best architecture by
-    the search metric, its test value, and the best test value in the whole table."""
-
-    genotype: Genotype
-    val: float
-    test_at_best_val: float
-    best_test_genotype: Genotype
-    best_test: float
-
-
 # _KEY_WEIGHTS[p][c]: what code c at position p of a table key adds to our base-5 index.
 _KEY_WEIGHTS = tuple(
     tuple(5 ** (5 - _EDGE_INDEX[edge]) * _OP_INDEX[op] for op in _TABLE_OPS)
@@ -247,7 +234,7 @@ def load_nb201_table(path: str | os.PathLike[str] | None = None) -> np.ndarray:
     return _load_nb201(os.path.realpath(path))
 
 
-class NB201Estimator(Estimator):
+class NB201Estimator(TableEstimator):
     """Looks a NAS-Bench-201 cell up in the AnalogNAS-Bench table (CIFAR-10, percent).
 
     ``metric`` picks the number searched on: ``"baseline"`` (standard training, the
@@ -261,10 +248,10 @@ class NB201Estimator(Estimator):
     returned too.  ``path`` reads another copy of ``data.anb``.
     """
 
-    objective = "val_accuracy"
-    direction = "maximize"
+    space: NB201Space
 
     def __init__(self, metric: str = "baseline", path: str | os.PathLike[str] | None = None):
+        super().__init__()
         if metric not in NB201_METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose from {list(NB201_METRICS)}")
         self.metric = metric
@@ -272,11 +259,6 @@ class NB201Estimator(Estimator):
         self.space = NB201Space()
         self._table = load_nb201_table(path)
         self._column = NB201_COLUMNS.index(NB201_METRICS[metric])
-        self._key_index: dict[str, int] = {}
-
-    def evaluate(self, genotype: Genotype, context: TrialContext | None = None
-                 ) -> Mapping[str, float]:
-        return self.lookup_index(self.space.index(genotype))
 
     def lookup_index(self, index: int) -> dict[str, float]:
         """The metrics of the cell ``space.from_index(index)``."""
@@ -286,21 +268,9 @@ class NB201Estimator(Estimator):
         out.update(zip(NB201_COLUMNS, row, strict=True))
         return out
 
-    def lookup_key(self, key: str) -> dict[str, float]:
-        """The metrics of the cell whose ``space.key`` is ``key`` (memoised)."""
-        index = self._key_index.get(key)
-        if index is None:
-            index = self._key_index[key] = self.space.index(Genotype.from_json(key))
-        return self.lookup_index(index)
-
     def objective_values(self) -> np.ndarray:
         """The objective of every cell, indexed like ``space.enumerate()`` (read-only)."""
         return self._table[:, self._column]
-
-    def optimum(self) -> tuple[Genotype, float]:
-        """The best cell by the objective and its value (the first one, if tied)."""
-        best = int(np.argmax(self.objective_values()))
-        return self.space.from_index(best), float(self._table[best, self._column])
 
     def oracle(self) -> TableOptimum:
         genotype, value = self.optimum()

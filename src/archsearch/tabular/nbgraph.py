@@ -22,11 +22,10 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.space.base import (
     DEFAULT_ENUMERATION_LIMIT,
     DecisionSpace,
@@ -36,8 +35,8 @@ from archsearch.space.base import (
 )
 from archsearch.space.decisions import categorical
 from archsearch.space.genotype import Genotype
-from archsearch.tabular.nb201 import TableOptimum
 from archsearch.tabular.safe_pickle import NASBENCHGRAPH_GLOBALS, find_package_file, safe_load
+from archsearch.tabular.table import TableEstimator, TableOptimum
 
 #: All ops, in the benchmark's order (the order gives the digits of the hash).
 NBGRAPH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
@@ -393,7 +392,7 @@ def load_nbgraph_table(
     return _load_nbgraph(os.path.realpath(path))
 
 
-class NBGraphEstimator(Estimator):
+class NBGraphEstimator(TableEstimator):
     """Looks an architecture up in a NAS-Bench-Graph table (mean over the benchmark's seeds).
 
     ``evaluate`` returns ``val_accuracy`` (the table's ``valid_perf``, the objective),
@@ -406,10 +405,10 @@ class NBGraphEstimator(Estimator):
     >>> est.evaluate(est.space.genotype([0, 1, 2, 3], ["gcn"] * 4))      # doctest: +SKIP
     """
 
-    objective = "val_accuracy"
-    direction = "maximize"
+    space: NBGraphSpace
 
     def __init__(self, dataset: str = "cora", path: str | os.PathLike[str] | None = None):
+        super().__init__()
         self.dataset = dataset
         self.path = path
         self.space = NBGraphSpace(proteins=dataset == "proteins")
@@ -419,11 +418,6 @@ class NBGraphEstimator(Estimator):
                 f"the {dataset} table holds {len(keys):,} architectures, not exactly the "
                 f"{self.space.size():,} canonical ones of the {self.space.name} space"
             )
-        self._key_index: dict[str, int] = {}
-
-    def evaluate(self, genotype: Genotype, context: TrialContext | None = None
-                 ) -> Mapping[str, float]:
-        return self.lookup_index(self.space.index(genotype))
 
     def lookup_index(self, index: int) -> dict[str, float]:
         """The metrics of ``space.from_index(index)`` (table rows follow that order)."""
@@ -436,21 +430,9 @@ class NBGraphEstimator(Estimator):
             raise InvalidGenotype(f"{value} is not a key of the {self.dataset} table")
         return self.lookup_index(index)
 
-    def lookup_key(self, key: str) -> dict[str, float]:
-        """The metrics of the architecture whose ``space.key`` is ``key`` (memoised)."""
-        index = self._key_index.get(key)
-        if index is None:
-            index = self._key_index[key] = self.space.index(Genotype.from_json(key))
-        return self.lookup_index(index)
-
     def objective_values(self) -> np.ndarray:
         """The objective of every architecture, indexed like ``space.enumerate()``."""
         return self._values[:, 0]
-
-    def optimum(self) -> tuple[Genotype, float]:
-        """The best architecture by validation performance and that value (first if tied)."""
-        best = int(np.argmax(self._values[:, 0]))
-        return self.space.from_index(best), float(self._values[best, 0])
 
     def oracle(self) -> TableOptimum:
         """Best-on-validation architecture with its test value, and the best test value."""
