@@ -416,9 +416,10 @@ def test_perturbation_selection_on_the_darts_space_keeps_two_inputs_per_node() -
     assert [source for _, source in cell[2:]] == [0, 2]  # node 1 keeps edges 2 and 4
 
 
-def test_darts_pt_run_with_fixed_alpha_decides_every_edge() -> None:
+@pytest.mark.parametrize("criterion", ["accuracy", "loss"])
+def test_darts_pt_run_with_fixed_alpha_decides_every_edge(criterion: str) -> None:
     storage = InMemoryStorage()
-    study = _study(storage, fix_alpha=True, **PERTURBATION)
+    study = _study(storage, fix_alpha=True, selection_criterion=criterion, **PERTURBATION)
     strategy = study.strategy
     assert isinstance(strategy, OneShotStrategy)
     assert strategy.label == "darts-pt-fixed" and strategy.total_epochs == 3 + 5
@@ -434,6 +435,33 @@ def test_darts_pt_run_with_fixed_alpha_decides_every_edge() -> None:
     assert torch.equal(initial.detach(), final)  # alpha never trained
 
 
+def test_the_selection_measures_accuracy_or_loss_on_the_whole_validation_split() -> None:
+    """The merit a decision compares: the fraction right on every validation image, or minus
+    the mean cross-entropy over them (computed here in one batch)."""
+    from archsearch.oneshot.runner import _scorer, prepare_search_data
+
+    dataset = load_digits()
+    for criterion in ("accuracy", "loss"):
+        strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), seed=1,
+                                   selection="perturbation", selection_criterion=criterion,
+                                   max_images=300, batch_size=64)
+        supernet = strategy.build_supernet(dataset.num_classes, 1)
+        search = strategy.make_search(supernet)
+        data = prepare_search_data(dataset, strategy, torch.device("cpu"))
+        mixtures = supernet.softmax_mixtures()
+        merit = _scorer(search, data, strategy.batch_size, criterion)(mixtures)
+        supernet.train()
+        with torch.no_grad():
+            logits = supernet(data.x_val, mixtures)
+        # Batch statistics differ between the one batch here and the scorer's chunks.
+        if criterion == "loss":
+            expected = -float(torch.nn.functional.cross_entropy(logits, data.y_val))
+            assert merit == pytest.approx(expected, rel=0.05)
+        else:
+            expected = float((logits.argmax(1) == data.y_val).float().mean())
+            assert merit == pytest.approx(expected, abs=0.05)
+
+
 def test_perturbation_selection_settings_are_checked() -> None:
     space = NB201Space(channels=4, cells_per_stage=1)
     with pytest.raises(ValueError, match="for DARTS"):
@@ -444,6 +472,10 @@ def test_perturbation_selection_settings_are_checked() -> None:
         OneShotStrategy(space, selection="magnitude")
     with pytest.raises(ValueError, match="selection_interval"):
         OneShotStrategy(space, selection="perturbation", selection_interval=-1)
+    with pytest.raises(ValueError, match="selection_criterion must be one of"):
+        OneShotStrategy(space, selection="perturbation", selection_criterion="entropy")
+    with pytest.raises(ValueError, match="selection_criterion is for"):
+        OneShotStrategy(space, selection_criterion="loss")
 
 
 def test_darts_pt_from_a_config_on_the_darts_space(tmp_path: Path,

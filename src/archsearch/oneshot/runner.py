@@ -36,7 +36,7 @@ from archsearch.estimation.training import prepare_tensors
 from archsearch.nn.supernet import Mixture, Supernet, supernet_for
 from archsearch.oneshot.darts import DARTS, Batch, BilevelSearch
 from archsearch.oneshot.gdas import GDAS
-from archsearch.oneshot.selection import decide_round, selection_rounds
+from archsearch.oneshot.selection import CRITERIA, decide_round, selection_rounds
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.storage import OneShotEpoch
@@ -55,7 +55,8 @@ class OneShotStrategy(Strategy):
     ``method`` is ``"darts"`` (``order`` 1 or 2; ``auxiliary_skip=True`` for DARTS-) or
     ``"gdas"`` (``tau_max`` -> ``tau_min``).  ``selection`` is how the cell is read off the
     supernet: ``"argmax"`` (the alphas, as DARTS) or ``"perturbation"`` (DARTS-PT, for
-    DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, see
+    DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, each
+    judged by ``selection_criterion``, ``"accuracy"`` or ``"loss"``, see
     ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).  On the
     NAS-Bench-201 space the derived cell may hold ``none``, as in NAS-Bench-201's own
     scripts, unless ``include_none=False`` (the DARTS space never derives it).  Optimiser
@@ -97,6 +98,7 @@ class OneShotStrategy(Strategy):
         tau_min: float = 0.1,
         selection: str = "argmax",
         selection_interval: int = 5,
+        selection_criterion: str = "accuracy",
         fix_alpha: bool = False,
         include_none: bool = True,
         channels: int | None = None,
@@ -120,6 +122,11 @@ class OneShotStrategy(Strategy):
                              "an untrained alpha selects nothing")
         if selection_interval < 0:
             raise ValueError(f"selection_interval must be >= 0, got {selection_interval}")
+        if selection_criterion not in CRITERIA:
+            raise ValueError(f"selection_criterion must be one of {CRITERIA}, "
+                             f"got {selection_criterion!r}")
+        if selection_criterion != "accuracy" and selection != "perturbation":
+            raise ValueError("selection_criterion is for selection='perturbation'")
         if epochs < 1 or batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 < train_portion < 1:
@@ -134,6 +141,7 @@ class OneShotStrategy(Strategy):
         self.order, self.auxiliary_skip = order, auxiliary_skip
         self.tau_max, self.tau_min = tau_max, tau_min
         self.selection, self.selection_interval = selection, selection_interval
+        self.selection_criterion = selection_criterion
         self.fix_alpha = fix_alpha
         self.include_none = include_none
         self.channels, self.cells = channels, cells
@@ -294,21 +302,25 @@ def _epoch_line(record: OneShotEpoch, epochs: int, text: str) -> str:
             f"acc {m['val_accuracy']:.3f}{extra}  {m['seconds']:.1f} s  {text}")
 
 
-def _scorer(search: BilevelSearch, data: SearchData, batch_size: int
+def _scorer(search: BilevelSearch, data: SearchData, batch_size: int, criterion: str
             ) -> Callable[[dict[str, Mixture]], float]:
-    """The supernet's accuracy on the whole validation split under given mixtures
-    (training-mode BN, as the search runs)."""
-    def accuracy(mixtures: dict[str, Mixture]) -> float:
+    """The supernet's merit on the whole validation split under given mixtures: its
+    accuracy, or minus its mean loss (training-mode BN, as the search runs)."""
+    def merit(mixtures: dict[str, Mixture]) -> float:
         search.supernet.train()
         correct = torch.zeros((), dtype=torch.long, device=data.x_val.device)
+        loss_sum = torch.zeros((), device=data.x_val.device)
         # Near-equal chunks, so that no batch has a single image (BN could not use it).
         chunks = max(1, -(-data.x_val.shape[0] // batch_size))
         with torch.no_grad():
             for x, y in zip(data.x_val.tensor_split(chunks), data.y_val.tensor_split(chunks),
                             strict=True):
-                correct += search.loss(x, y, mixtures)[1]
-        return int(correct) / max(data.x_val.shape[0], 1)
-    return accuracy
+                loss, right = search.loss(x, y, mixtures)
+                loss_sum += loss * x.shape[0]
+                correct += right
+        n = max(data.x_val.shape[0], 1)
+        return -float(loss_sum) / n if criterion == "loss" else int(correct) / n
+    return merit
 
 
 def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None = None,
@@ -356,8 +368,8 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
                                            augment_images=strategy.augment)
             metrics = search.train_epoch(epoch, batches, steps, generator)
             for _ in range(strategy.rounds_after(epoch)):
-                for decision in decide_round(supernet, _scorer(search, data, strategy.batch_size),
-                                             generator):
+                merit = _scorer(search, data, strategy.batch_size, strategy.selection_criterion)
+                for decision in decide_round(supernet, merit, generator):
                     log(f"epoch {epoch + 1}: perturbation selection fixes {decision}")
             record = OneShotEpoch(epoch, supernet.arch_weights(), metrics, supernet.derive())
             storage.write_oneshot_epoch(name, record, search.state_dict())

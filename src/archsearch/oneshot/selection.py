@@ -7,15 +7,18 @@ supernet training but decides each edge by what the supernet loses without an op
     after the supernet's epochs, repeat until every edge is decided:
         pick a random undecided edge (per cell type)
         for each candidate op on it: mask that op out, measure the supernet's accuracy
-                                     on the whole validation split
-        fix the edge to the op whose removal costs the most accuracy
+                                     (or loss) on the whole validation split
+        fix the edge to the op whose removal costs the most accuracy (raises the loss most)
         fine-tune the supernet ``interval`` epochs at a tenth of the weight lr
     (DARTS space, once every op is decided) per node, a random one at a time: drop each
     incoming edge in turn; keep the two whose removal costs the most
 
 ``fix_alpha=True`` is the paper's "DARTS+PT (fix alpha)" variant: alpha is never trained,
 the supernet learns with its (near-uniform) initial mixture, and only the perturbations
-choose.  A decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the
+choose.  ``criterion`` is the reference's ``proj_crit``: ``"accuracy"`` (its default) or
+``"loss"``, which still tells ops apart when removing any of them leaves the number of
+correct answers unchanged (with accuracy, ``none`` wins such ties: removing it changes
+nothing).  A decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the
 checkpoint of the epoch holds it and a resumed run continues the same choices.
 
 Departures from the reference code (``ruocwang/darts-pt``): the last decision ends the
@@ -36,7 +39,11 @@ from archsearch.space.base import SearchSpace
 from archsearch.space.cells import DartsSpace
 from archsearch.tabular.nb201 import NB201_EDGES, NB201Space
 
-#: ``accuracy(mixtures)``: the supernet's validation accuracy with these mixtures.
+#: What a decision measures: ``"accuracy"`` or ``"loss"`` on the validation split.
+CRITERIA = ("accuracy", "loss")
+
+#: ``merit(mixtures)``: how good the supernet is with these mixtures, higher is better
+#: (validation accuracy, or minus the validation loss).
 Scorer = Callable[[dict[str, Mixture]], float]
 
 
@@ -66,10 +73,11 @@ def _masked(supernet: Supernet, name: str, row: int, column: int | None
     return {k: Mixture(w) for k, w in weights.items()}
 
 
-def decide_round(supernet: Supernet, accuracy: Scorer, generator: torch.Generator
+def decide_round(supernet: Supernet, merit: Scorer, generator: torch.Generator
                  ) -> list[str]:
-    """One round of decisions, one per cell type with something left to decide; returns
-    them as text (e.g. ``"cell edge 3: nor_conv_3x3"``).  Changes the supernet's fixed rows.
+    """One round of decisions, one per cell type with something left to decide: the
+    candidate whose removal leaves the lowest ``merit`` wins.  Returns the decisions as
+    text (e.g. ``"cell edge 3: nor_conv_3x3"``).  Changes the supernet's fixed rows.
     """
     done: list[str] = []
     candidates = supernet.derivable_ops()
@@ -77,7 +85,7 @@ def decide_round(supernet: Supernet, accuracy: Scorer, generator: torch.Generato
         free = [int(e) for e in torch.isnan(fixed).all(dim=1).nonzero().flatten()]
         if free:
             edge = free[int(torch.randint(len(free), (1,), generator=generator))]
-            scores = [accuracy(_masked(supernet, name, edge, k)) for k in candidates]
+            scores = [merit(_masked(supernet, name, edge, k)) for k in candidates]
             best = candidates[min(range(len(scores)), key=scores.__getitem__)]
             row = torch.zeros_like(fixed[edge])
             row[best] = 1.0
@@ -90,7 +98,7 @@ def decide_round(supernet: Supernet, accuracy: Scorer, generator: torch.Generato
             continue
         group = live[int(torch.randint(len(live), (1,), generator=generator))]
         edges = [e for e in group if bool(fixed[e].any())]
-        scores = [accuracy(_masked(supernet, name, e, None)) for e in edges]
+        scores = [merit(_masked(supernet, name, e, None)) for e in edges]
         keep = sorted(sorted(range(len(edges)), key=scores.__getitem__)[:2])
         for k, e in enumerate(edges):
             if k not in keep:
