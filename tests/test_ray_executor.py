@@ -41,7 +41,9 @@ def test_ray_in_process_with_faults(tmp_path: Path) -> None:
     faults = {1: "raise", 2: "nan", 3: "sleep", 5: "kill-once"}
     study = Study(space, RandomSearch(space), FaultyEstimator(faults, marker_dir=str(tmp_path)),
                   seed=0, trial_timeout=4.0)
-    executor = RayExecutor(workers=2, local_cpus=2, grace_seconds=1.0)
+    # The grace covers the retry of the killed trial 5, which must start a new worker
+    # process (seconds on a busy machine): the limit counts from submission.
+    executor = RayExecutor(workers=2, local_cpus=2, grace_seconds=15.0)
     nodes: list[str] = []
     study.optimize(Budget(trials=8), executor=executor,
                    callbacks=[lambda *_: nodes.extend(n["NodeManagerAddress"] for n in ray.nodes())])
