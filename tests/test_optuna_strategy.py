@@ -354,3 +354,24 @@ def test_resumes_exactly_after_falling_back_to_a_random_architecture() -> None:
     storage = InMemoryStorage()
     run(7, storage)
     assert _keys(run(16, storage)) == _keys(straight)
+
+
+def test_a_refusing_space_resumes_a_record_made_out_of_order() -> None:
+    """Trials that finished out of order cannot be replayed proposal by proposal: a free
+    proposal that is not the recorded trial is told FAIL (samplers ignore it) and the
+    trial is added with its values fixed, so each recorded result reaches Optuna once."""
+    space = _NoRepeatedNorm("vector", max_depth=3, widths=(8, 16))
+    storage = InMemoryStorage()
+    Study(space, OptunaStrategy(space, seed=0, n_startup_trials=4), EncodingObjective(space),
+          storage, seed=0).optimize(Budget(trials=12), executor=_LastInFirstOut())
+    strategy = OptunaStrategy(space, seed=0, n_startup_trials=4)
+    resumed = Study(space, strategy, EncodingObjective(space), storage, seed=0)
+    resumed.optimize(Budget(trials=16))
+    assert resumed.n_evaluated == 16
+    optuna_trials = strategy._optuna_study().get_trials(deepcopy=False)
+    states = {t.state for t in optuna_trials}
+    assert OptunaState.FAIL in states and states <= {
+        OptunaState.COMPLETE, OptunaState.PRUNED, OptunaState.FAIL}
+    complete = [t for t in optuna_trials if t.state is OptunaState.COMPLETE]
+    assert sorted((space.key(Genotype.of(t.params)), t.value) for t in complete) == \
+        sorted((t.key, t.score) for t in resumed.trials)
