@@ -15,10 +15,11 @@ supernet training but decides each edge by what the supernet loses without an op
 
 ``fix_alpha=True`` is the paper's "DARTS+PT (fix alpha)" variant: alpha is never trained,
 the supernet learns with its (near-uniform) initial mixture, and only the perturbations
-choose.  ``criterion`` is the reference's ``proj_crit``: ``"accuracy"`` (its default) or
-``"loss"``, which still tells ops apart when removing any of them leaves the number of
-correct answers unchanged (with accuracy, ``none`` wins such ties: removing it changes
-nothing).  A decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the
+choose.  The strategy's ``selection_criterion`` is the reference's ``proj_crit``:
+``"accuracy"`` (its default) or ``"loss"``.  Removing ``none`` changes nothing, so it wins
+an edge whenever removing each other op leaves the supernet as good or better; on the
+small supernets of benchmarks/RESULTS.md that happened more often with the loss (3-4 of
+6 edges) than with the accuracy (at most one).  A decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the
 checkpoint of the epoch holds it and a resumed run continues the same choices.
 
 Departures from the reference code (``ruocwang/darts-pt``): the last decision ends the
