@@ -19,8 +19,9 @@ choose.  The strategy's ``selection_criterion`` is the reference's ``proj_crit``
 ``"accuracy"`` (its default) or ``"loss"``.  Removing ``none`` changes nothing, so it wins
 an edge whenever removing each other op leaves the supernet as good or better; on the
 small supernets of benchmarks/RESULTS.md that happened more often with the loss (3-4 of
-6 edges) than with the accuracy (at most one).  A decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the
-checkpoint of the epoch holds it and a resumed run continues the same choices.
+6 edges) than with the accuracy (at most one).  A decision is stored in the supernet's
+fixed rows (``Supernet.fixed``), so the checkpoint of the epoch holds it and a resumed
+run continues the same choices.
 
 Departures from the reference code (``ruocwang/darts-pt``): the last decision ends the
 search (the reference fine-tunes one more epoch, which cannot change the cell); candidate
