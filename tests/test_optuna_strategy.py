@@ -283,7 +283,6 @@ def test_invalid_proposals_are_rejected_not_fatal() -> None:
     assert all(space.validate(t.genotype) is None for t in study.trials)
 
 
-
 class _NoRepeatedNorm(ChainSpace):
     """A chain space with a rule outside its decisions: no two adjacent layers with the
     same normalisation (Optuna proposes such networks often)."""
