@@ -4,11 +4,9 @@ particular to driving Optuna: conditional decisions, failures, repeats, config."
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Mapping
 
-import numpy as np
 import pytest
 
 pytest.importorskip("optuna")
@@ -318,7 +316,7 @@ def test_resumes_exactly_after_refused_proposals(sampler: str) -> None:
 
 class _FewValid(ChainSpace):
     """A chain space that refuses all but one first layer in 18, so that Optuna's random
-    sampler often has 20 proposals in a row refused; its own sampling keeps the rule."""
+    sampler often has 20 proposals in a row refused; its ``sample`` ignores the rule."""
 
     def validate(self, genotype: Genotype) -> None:
         super().validate(genotype)
@@ -326,17 +324,11 @@ class _FewValid(ChainSpace):
                 genotype["layer0.norm"]) != (8, "relu", "none"):
             raise InvalidGenotype("the first layer must be 8 wide, relu, no norm")
 
-    def sample(self, rng: np.random.Generator) -> Genotype:
-        while True:
-            genotype = super().sample(rng)
-            with contextlib.suppress(InvalidGenotype):
-                self.validate(genotype)
-                return genotype
-
 
 def test_resumes_exactly_after_falling_back_to_a_random_architecture() -> None:
-    """After 20 refusals in a row the strategy proposes a random architecture; a resumed
-    strategy replays the refusals and the fallback at the same places."""
+    """After 20 refusals in a row the strategy proposes a random architecture that the
+    space accepts; a resumed strategy replays the refusals and the fallback at the same
+    places."""
     space = _FewValid("vector", max_depth=3, widths=(8, 16))
 
     def run(trials: int, storage: InMemoryStorage | None = None) -> Study:
@@ -374,3 +366,14 @@ def test_a_refusing_space_resumes_a_record_made_out_of_order() -> None:
     complete = [t for t in optuna_trials if t.state is OptunaState.COMPLETE]
     assert sorted((space.key(Genotype.of(t.params)), t.value) for t in complete) == \
         sorted((t.key, t.score) for t in resumed.trials)
+
+
+def test_a_space_that_refuses_everything_is_a_clear_error() -> None:
+    class Nothing(ChainSpace):
+        def validate(self, genotype: Genotype) -> None:
+            raise InvalidGenotype("nothing is allowed")
+
+    space = Nothing("vector", max_depth=2, widths=(8,))
+    study = Study(space, _strategy(space, "random", seed=0), EncodingObjective(space), seed=0)
+    with pytest.raises(RuntimeError, match="refused 20 proposals of optuna:random and 1000"):
+        study.optimize(Budget(trials=1))

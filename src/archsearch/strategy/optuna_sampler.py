@@ -24,7 +24,7 @@ with several in flight, finish order is timing, and no strategy can replay that 
 Refused proposals: a space may refuse some combinations of its decisions' values (its
 ``validate`` adds a rule, as NAS-Bench-Graph's all-skip cell).  Such a proposal is told
 ``PRUNED`` and the sampler asked again; after 20 refusals in a row a random architecture
-is proposed instead.  Refusals never reach the study's record, so on such a space a
+that the space accepts is proposed instead.  Refusals never reach the study's record, so on such a space a
 replayed trial is first asked for freely: the sampler, in the state it had the first
 time, repeats its refusals and then proposes the recorded trial.  This costs one real
 ``ask`` per replayed trial, which is why it is done only for spaces that override
@@ -113,6 +113,8 @@ def _quiet() -> Iterator[None]:
 
 #: Invalid proposals in a row before a random architecture is proposed instead.
 _MAX_INVALID = 20
+#: Random architectures drawn, at most, to find one the space accepts.
+_MAX_RANDOM = 1000
 
 class _SeededPerTrial(BaseSampler):
     """One Optuna trial's sampler: ``draws``, fresh and seeded for this trial, does all
@@ -329,9 +331,23 @@ class OptunaStrategy(Strategy):
                 return genotype
         # Optuna keeps proposing refused cells: a random architecture, added to Optuna now
         # (where a replay, after the same refusals, adds it too).
-        genotype = self.space.sample(rng)
+        genotype = self._random_valid(rng)
         self._asked.setdefault(self.space.key(genotype), []).append(self._add_fixed(genotype))
         return genotype
+
+    def _random_valid(self, rng: np.random.Generator) -> Genotype:
+        """A random architecture the space accepts (its ``sample`` may ignore its rules)."""
+        for _ in range(_MAX_RANDOM):
+            genotype = self.space.sample(rng)
+            try:
+                self.space.validate(genotype)
+            except InvalidGenotype:
+                continue
+            return genotype
+        raise RuntimeError(
+            f"the {self.space.name} space refused {_MAX_INVALID} proposals of "
+            f"optuna:{self.sampler} and {_MAX_RANDOM} random architectures in a row: "
+            f"its rules leave almost nothing to search")
 
     def tell(self, trial: FrozenTrial) -> None:
         if not trial.finished:
