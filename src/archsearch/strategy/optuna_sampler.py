@@ -24,11 +24,11 @@ with several in flight, finish order is timing, and no strategy can replay that 
 Refused proposals: a space may refuse some combinations of its decisions' values (its
 ``validate`` adds a rule, as NAS-Bench-Graph's all-skip cell).  Such a proposal is told
 ``PRUNED`` and the sampler asked again; after 20 refusals in a row a random architecture
-that the space accepts is proposed instead.  Refusals never reach the study's record, so on such a space a
-replayed trial is first asked for freely: the sampler, in the state it had the first
-time, repeats its refusals and then proposes the recorded trial.  This costs one real
-``ask`` per replayed trial, which is why it is done only for spaces that override
-``validate``.
+that the space accepts is proposed instead.  Refusals never reach the study's record, so
+on such a space a replayed trial is first asked for freely: the sampler, in the state it
+had the first time, repeats its refusals and then proposes the recorded trial.  This
+costs one real ``ask`` per replayed trial, which is why it is done only for spaces that
+override ``validate``.
 
 Which samplers suit archsearch's categorical, conditional spaces:
 
@@ -115,6 +115,7 @@ def _quiet() -> Iterator[None]:
 _MAX_INVALID = 20
 #: Random architectures drawn, at most, to find one the space accepts.
 _MAX_RANDOM = 1000
+
 
 class _SeededPerTrial(BaseSampler):
     """One Optuna trial's sampler: ``draws``, fresh and seeded for this trial, does all
