@@ -27,6 +27,9 @@ Presets (``--set key=value`` overrides any setting, e.g. ``--set epochs=5``):
   the epoch times measured on an H200 with 15 epochs).  A guard begins no epoch that
   would end after 6.5 minutes of search (judged by the previous epoch) and reports the
   cell of the last finished epoch (the ``epochs`` column says so).
+  ``benchmarks/gpu_oneshot.sh`` runs several (method, seed) searches at once on one GPU,
+  one process each; on the H200 each then ran 2.4 (three at once) to 3.7 (five) times
+  slower than alone, so packing gains little (benchmarks/RESULTS.md).
 * ``cpu-reduced``: what 2 shared CPU cores allow: 10k of the training images (5k / 5k),
   downsampled to 16x16, C=8, N=1, 15 epochs of which the first 5 train only the weights,
   batch 64, crop + flip; run with ``--threads 1`` (with two threads on two busy cores
