@@ -5,9 +5,10 @@
 Builds the supernet at its initial weights (seed 0; alpha ~ 1e-3 randn, so every mixed op
 is a near-uniform mixture), passes one batch of standard normal images through it in
 training mode and prints, per search cell, the standard deviation of the cell's output:
-without auxiliary skips and with DARTS-'s auxiliary skips at ``skip_beta`` 1 (the first
-epoch), 0.5 and 0.25.  NAS-Bench-201 chains its cells with nothing in between, so whatever
-a cell passes on unnormalised compounds over the cells of a stage.
+without auxiliary skips, with DARTS-'s auxiliary skips at ``skip_beta`` 1 (the first
+epoch), 0.5 and 0.25, and with each auxiliary skip followed by an affine-free BN
+(``auxiliary_op="skip_bn"``) at ``skip_beta`` 1.  NAS-Bench-201 chains its cells with
+nothing in between, so whatever a cell passes on unnormalised compounds over the cells.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ import torch
 
 from archsearch.nn.supernet import NB201SearchCell, NB201Supernet
 
-SETTINGS = (  # (label, skip_beta); beta None: no auxiliary skip (plain DARTS)
-    ("no auxiliary skip", None),
-    ("DARTS-, beta 1", 1.0),
-    ("DARTS-, beta 0.5", 0.5),
-    ("DARTS-, beta 0.25", 0.25),
+SETTINGS = (  # (label, skip_beta, auxiliary_op); beta None: no auxiliary skip (DARTS)
+    ("no auxiliary skip", None, "skip"),
+    ("DARTS-, beta 1", 1.0, "skip"),
+    ("DARTS-, beta 0.5", 0.5, "skip"),
+    ("DARTS-, beta 0.25", 0.25, "skip"),
+    ("DARTS- with skip_bn, beta 1", 1.0, "skip_bn"),
 )
 
 
-def cell_spreads(channels: int, cells: int, batch: int, side: int,
-                 beta: float | None) -> list[float]:
+def cell_spreads(channels: int, cells: int, batch: int, side: int, beta: float | None,
+                 auxiliary_op: str) -> list[float]:
     torch.manual_seed(0)
     net = NB201Supernet(channels=channels, cells_per_stage=cells,
-                        auxiliary_skip=beta is not None)
+                        auxiliary_skip=beta is not None, auxiliary_op=auxiliary_op)
     net.skip_beta = beta or 0.0
     spreads: list[float] = []
     for layer in net.layers:
@@ -51,8 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"NB201 supernet C={args.channels}, N={args.cells}, batch {args.batch} of "
           f"{args.side}x{args.side}; std of each search cell's output:")
-    for label, beta in SETTINGS:
-        spreads = cell_spreads(args.channels, args.cells, args.batch, args.side, beta)
+    for label, beta, auxiliary_op in SETTINGS:
+        spreads = cell_spreads(args.channels, args.cells, args.batch, args.side, beta,
+                               auxiliary_op)
         print(f"| {label} | " + " | ".join(f"{s:.3g}" for s in spreads) + " |")
 
 

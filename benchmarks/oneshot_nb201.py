@@ -6,6 +6,7 @@ up in the NAS-Bench-201 table (AnalogNAS-Bench, baseline test accuracy, percent)
     python benchmarks/oneshot_nb201.py --device cuda --preset gpu-8min --method gdas --seeds 0
 
 Methods: ``darts``, ``darts2`` (second order), ``darts-minus`` (DARTS-, auxiliary skip),
+``darts-minus-bn`` (DARTS- with each auxiliary skip normalised by an affine-free BN),
 ``gdas``, ``darts-pt`` (DARTS with perturbation-based selection, DARTS-PT) and
 ``darts-pt-fixed`` (the same with alpha never trained, DARTS-PT's "fix alpha" variant).
 
@@ -88,6 +89,7 @@ METHOD_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "darts": dict(epochs=40, warmup_epochs=10),
         "darts2": dict(epochs=15, warmup_epochs=5),  # the unrolled step costs ~3x
         "darts-minus": dict(epochs=40, warmup_epochs=10),
+        "darts-minus-bn": dict(epochs=40, warmup_epochs=10),
         "gdas": dict(epochs=120, warmup_epochs=20),
         "darts-pt": dict(epochs=20, warmup_epochs=5, selection_interval=4),
         "darts-pt-fixed": dict(epochs=30, selection_interval=5),
@@ -99,6 +101,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "darts": dict(method="darts", order=1),
     "darts2": dict(method="darts", order=2),
     "darts-minus": dict(method="darts", auxiliary_skip=True),
+    "darts-minus-bn": dict(method="darts", auxiliary_skip=True, auxiliary_op="skip_bn"),
     "gdas": dict(method="gdas"),
     "darts-pt": dict(method="darts", selection="perturbation"),
     "darts-pt-fixed": dict(method="darts", selection="perturbation", fix_alpha=True),

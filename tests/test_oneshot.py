@@ -133,11 +133,15 @@ def test_darts_derivation_keeps_the_top_two_edges_without_none() -> None:
     (_nb201, lambda net: DARTS(net, epochs=2)),
     (_nb201, lambda net: DARTS(net, epochs=2, order=2)),
     (lambda: _nb201(auxiliary_skip=True), lambda net: DARTS(net, epochs=2, auxiliary_skip=True)),
+    (lambda: _nb201(auxiliary_skip=True, auxiliary_op="skip_bn"),
+     lambda net: DARTS(net, epochs=2, auxiliary_skip=True)),
     (_nb201, lambda net: GDAS(net, epochs=2)),
     (_darts, lambda net: DARTS(net, epochs=2)),
+    (lambda: _darts(auxiliary_skip=True, auxiliary_op="skip_bn"),
+     lambda net: DARTS(net, epochs=2, auxiliary_skip=True)),
     (_darts, lambda net: GDAS(net, epochs=2)),
-], ids=["darts-nb201", "darts2-nb201", "darts-minus-nb201", "gdas-nb201", "darts-darts",
-        "gdas-darts"])
+], ids=["darts-nb201", "darts2-nb201", "darts-minus-nb201", "darts-minus-bn-nb201",
+        "gdas-nb201", "darts-darts", "darts-minus-bn-darts", "gdas-darts"])
 def test_tiny_searches_move_the_alphas_and_derive_valid_genotypes(
         make: Callable[[], Supernet], search: Callable[[Supernet], BilevelSearch]) -> None:
     net = make()
@@ -187,6 +191,36 @@ def test_darts_minus_skip_weight_decays_linearly() -> None:
     assert search.begin_epoch(2) == {"skip_beta": 0.5} and net.skip_beta == 0.5
     with pytest.raises(ValueError, match="auxiliary_skip"):
         DARTS(_nb201(), epochs=4, auxiliary_skip=True)
+
+
+def _last_cell_spread(auxiliary_op: str) -> float:
+    """The std of the last cell's output of a 15-cell NB201 supernet at beta = 1."""
+    torch.manual_seed(0)
+    net = NB201Supernet(channels=4, cells_per_stage=5, auxiliary_skip=True,
+                        auxiliary_op=auxiliary_op)
+    net.skip_beta = 1.0
+    spreads: list[float] = []
+    net.layers[-1].register_forward_hook(lambda m, i, out: spreads.append(out.std().item()))
+    with torch.no_grad():
+        net(torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(0)))
+    return spreads[0]
+
+
+def test_normalised_auxiliary_skips_keep_the_activations_bounded() -> None:
+    """Summed identities compound over NB201's chained cells (about 7x per cell); with an
+    affine-free BN on each auxiliary skip the growth is additive."""
+    assert _last_cell_spread("skip") > 1e8
+    assert _last_cell_spread("skip_bn") < 50
+    skip_bns = [e.skip for e in _nb201(auxiliary_skip=True, auxiliary_op="skip_bn").modules()
+                if hasattr(e, "skip")]
+    assert skip_bns and all(isinstance(m, torch.nn.BatchNorm2d) and not m.affine
+                            for m in skip_bns)
+    with pytest.raises(ValueError, match="auxiliary_op"):
+        _nb201(auxiliary_skip=True, auxiliary_op="conv")
+    with pytest.raises(ValueError, match="auxiliary_op"):
+        OneShotStrategy(NB201Space(4, 1), 0, auxiliary_op="skip_bn")  # without auxiliary_skip
+    with pytest.raises(ValueError, match="auxiliary_op"):
+        OneShotStrategy(NB201Space(4, 1), 0, auxiliary_skip=True, auxiliary_op="conv")
 
 
 def test_gdas_temperature_schedule_and_hard_samples() -> None:

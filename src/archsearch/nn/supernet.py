@@ -12,7 +12,10 @@ As in the published search code, cell BNs have ``affine=False``; the DARTS super
 BN(affine=False) after each pooling op.  ``none`` adds zero, so it is never computed; its
 alpha still competes in the softmax.  With ``auxiliary_skip`` every edge also adds
 ``skip_beta * skip(x)`` outside the softmax (DARTS-, Chu et al. 2021); the search sets
-``skip_beta`` each epoch.
+``skip_beta`` each epoch.  ``auxiliary_op`` says what ``skip`` is on a stride-1 edge:
+``"skip"``, the identity (DARTS-), or ``"skip_bn"``, the identity followed by an
+affine-free BN (see ``archsearch.oneshot.remedy`` for why); a stride-2 edge of the DARTS
+space uses DARTS's FactorizedReduce either way.
 
 Edges can be *fixed* (perturbation-based selection, ``archsearch.oneshot.selection``): a
 buffer ``fixed_<cell type>`` per cell type, ``edges x ops``, NaN on the rows still free;
@@ -46,6 +49,19 @@ from archsearch.tabular.nb201 import NB201_EDGE_NAMES, NB201_EDGES, NB201_OPS, N
 
 #: Per edge, the weight of each op as 0-d tensors (rows of a Mixture, unbound once).
 _Rows = Sequence[Sequence[torch.Tensor]]
+
+#: What an auxiliary skip applies on a stride-1 edge (``auxiliary_op``).
+AUXILIARY_OPS = ("skip", "skip_bn")
+
+
+def _auxiliary_skip(kind: str, c: int, stride: int, track: bool) -> nn.Module:
+    if kind not in AUXILIARY_OPS:
+        raise ValueError(f"auxiliary_op must be one of {AUXILIARY_OPS}, got {kind!r}")
+    if stride == 2:
+        return FactorizedReduce(c, c, affine=False)
+    if kind == "skip_bn":
+        return nn.BatchNorm2d(c, affine=False, track_running_stats=track)
+    return nn.Identity()
 
 
 @dataclass(frozen=True)
@@ -158,11 +174,12 @@ class Supernet(nn.Module):
 class NB201SearchCell(nn.Module):
     """A NAS-Bench-201 cell with a mixed op on each of its 6 edges (canonical order)."""
 
-    def __init__(self, c: int, ops: Sequence[str], *, track: bool, auxiliary_skip: bool) -> None:
+    def __init__(self, c: int, ops: Sequence[str], *, track: bool, auxiliary_skip: bool,
+                 auxiliary_op: str = "skip") -> None:
         super().__init__()
         self.edges = nn.ModuleList(
             MixedOp([nb201_op(op, c, affine=False, track=track) for op in ops],
-                    nn.Identity() if auxiliary_skip else None)
+                    _auxiliary_skip(auxiliary_op, c, 1, track) if auxiliary_skip else None)
             for _ in NB201_EDGES)
 
     def forward(self, x: torch.Tensor, rows: _Rows, chosen: Sequence[int] | None,
@@ -195,7 +212,8 @@ class NB201Supernet(Supernet):
 
     def __init__(self, *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
                  in_channels: int = 3, track_running_stats: bool = True,
-                 auxiliary_skip: bool = False, include_none: bool = True) -> None:
+                 auxiliary_skip: bool = False, auxiliary_op: str = "skip",
+                 include_none: bool = True) -> None:
         super().__init__()
         self.ops = NB201_OPS
         self.space = NB201Space(channels, cells_per_stage)
@@ -205,7 +223,7 @@ class NB201Supernet(Supernet):
         self.stem = nb201_stem(in_channels, channels)
         layers, c = nb201_body(
             lambda c: NB201SearchCell(c, self.ops, track=track_running_stats,
-                                      auxiliary_skip=auxiliary_skip),
+                                      auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op),
             channels, cells_per_stage)
         self.layers = nn.ModuleList(layers)
         self._is_cell = [isinstance(layer, NB201SearchCell) for layer in layers]
@@ -252,7 +270,7 @@ class DartsSearchCell(nn.Module):
 
     def __init__(self, steps: int, ops: Sequence[str], c_prev_prev: int, c_prev: int, c: int,
                  reduction: bool, reduction_prev: bool, *, track: bool,
-                 auxiliary_skip: bool) -> None:
+                 auxiliary_skip: bool, auxiliary_op: str = "skip") -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
@@ -262,9 +280,7 @@ class DartsSearchCell(nn.Module):
         for node in range(steps):
             for source in range(2 + node):
                 stride = 2 if reduction and source < 2 else 1
-                skip: nn.Module | None = None
-                if auxiliary_skip:
-                    skip = nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=False)
+                skip = _auxiliary_skip(auxiliary_op, c, stride, track) if auxiliary_skip else None
                 self.edges.append(MixedOp(
                     [_darts_search_op(op, c, stride, track) for op in ops], skip))
 
@@ -303,7 +319,8 @@ class DartsSupernet(Supernet):
     def __init__(self, *, channels: int = 16, cells: int = 8, steps: int = 4,
                  ops: Sequence[str] = DARTS_PRIMITIVES, num_classes: int = 10,
                  in_channels: int = 3, stem_multiplier: int = 3,
-                 track_running_stats: bool = True, auxiliary_skip: bool = False) -> None:
+                 track_running_stats: bool = True, auxiliary_skip: bool = False,
+                 auxiliary_op: str = "skip") -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.space = DartsSpace(steps, [op for op in self.ops if op != "none"], channels, cells)
@@ -316,7 +333,8 @@ class DartsSupernet(Supernet):
         self.cells = nn.ModuleList(
             DartsSearchCell(steps, self.ops, p.c_prev_prev, p.c_prev, p.c, p.reduction,
                             p.reduction_prev, track=track_running_stats,
-                            auxiliary_skip=auxiliary_skip) for p in plan)
+                            auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op)
+            for p in plan)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(steps * plan[-1].c if plan else c_stem, num_classes))
         edges = len(darts_edge_sources(steps))
@@ -359,8 +377,9 @@ class DartsSupernet(Supernet):
 
 
 def supernet_for(space: object, *, num_classes: int, in_channels: int,
-                 auxiliary_skip: bool = False, include_none: bool = True,
-                 channels: int | None = None, cells: int | None = None) -> Supernet:
+                 auxiliary_skip: bool = False, auxiliary_op: str = "skip",
+                 include_none: bool = True, channels: int | None = None,
+                 cells: int | None = None) -> Supernet:
     """The supernet of a cell space, at the space's size unless ``channels`` / ``cells``
     (cells per stage for NAS-Bench-201, all cells for DARTS) say otherwise.
     ``include_none=False`` keeps ``none`` out of NAS-Bench-201 derivations (the DARTS
@@ -369,12 +388,13 @@ def supernet_for(space: object, *, num_classes: int, in_channels: int,
         return NB201Supernet(
             channels=channels or space.channels,
             cells_per_stage=cells or space.cells_per_stage, num_classes=num_classes,
-            in_channels=in_channels, auxiliary_skip=auxiliary_skip, include_none=include_none)
+            in_channels=in_channels, auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op,
+            include_none=include_none)
     if isinstance(space, DartsSpace):
         ops = space.ops if "none" in space.ops else ("none", *space.ops)
         return DartsSupernet(
             channels=channels or space.channels, cells=cells or space.cells, steps=space.steps,
             ops=ops, num_classes=num_classes, in_channels=in_channels,
-            auxiliary_skip=auxiliary_skip)
+            auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op)
     raise TypeError(f"one-shot search needs a cell space (nb201 or darts), "
                     f"not a {type(space).__name__}")

@@ -12,6 +12,17 @@ like any other.  ``beta`` decays linearly from ``beta0 = 1`` to 0 over the searc
 final supernet is the plain one.  Use it as ``DARTS(supernet, auxiliary_skip=True)`` (the
 supernet built with ``auxiliary_skip=True``), or ``strategy: {name: darts,
 auxiliary_skip: true}`` in a study config.
+
+A departure, optional: ``auxiliary_op="skip_bn"`` puts an affine-free BN after each
+auxiliary identity.  DARTS-'s code adds its skips in the DARTS space, whose cells
+re-normalise their inputs, so what the summed skips add stays inside one cell (its code
+also offers a 1x1 convolution in their place).  NAS-Bench-201 chains its cells with
+nothing in between: there the skips pass about 4 times a cell's input on (node 1 = x,
+node 2 = x + node 1, node 3 = x + node 1 + node 2), which compounds over the cells; at
+``beta = 1`` the last of the 15 cells of C=16, N=5 puts out a standard deviation of 1e12
+(0.7 without the skips; ``benchmarks/aux_skip_scale.py``), so the mixed ops, whose
+outputs are of order 1, barely reach the classifier until ``beta`` is small.  With the BN
+each skip adds a term of unit spread and the growth is additive (13 at the last cell).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from archsearch.data.dataset import Dataset
 from archsearch.data.split import stratified_split
 from archsearch.estimation.training import prepare_tensors
-from archsearch.nn.supernet import Mixture, Supernet, supernet_for
+from archsearch.nn.supernet import AUXILIARY_OPS, Mixture, Supernet, supernet_for
 from archsearch.oneshot.darts import DARTS, Batch, BilevelSearch
 from archsearch.oneshot.gdas import GDAS
 from archsearch.oneshot.selection import CRITERIA, decide_round, selection_rounds
@@ -52,7 +52,8 @@ _INIT_STREAM, _EPOCH_STREAM = 10, 11  # derive_seed streams, apart from the stud
 class OneShotStrategy(Strategy):
     """The settings of a one-shot search; to the study, a strategy proposing one genotype.
 
-    ``method`` is ``"darts"`` (``order`` 1 or 2; ``auxiliary_skip=True`` for DARTS-) or
+    ``method`` is ``"darts"`` (``order`` 1 or 2; ``auxiliary_skip=True`` for DARTS-, its
+    skips normalised with ``auxiliary_op="skip_bn"``, see ``archsearch.oneshot.remedy``) or
     ``"gdas"`` (``tau_max`` -> ``tau_min``).  ``selection`` is how the cell is read off the
     supernet: ``"argmax"`` (the alphas, as DARTS) or ``"perturbation"`` (DARTS-PT, for
     DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, each
@@ -94,6 +95,7 @@ class OneShotStrategy(Strategy):
         warmup_epochs: int = 0,
         order: int = 1,
         auxiliary_skip: bool = False,
+        auxiliary_op: str = "skip",
         tau_max: float = 10.0,
         tau_min: float = 0.1,
         selection: str = "argmax",
@@ -112,6 +114,10 @@ class OneShotStrategy(Strategy):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if method == "gdas" and (order != 1 or auxiliary_skip):
             raise ValueError("order and auxiliary_skip are DARTS options, not GDAS ones")
+        if auxiliary_op not in AUXILIARY_OPS:
+            raise ValueError(f"auxiliary_op must be one of {AUXILIARY_OPS}, got {auxiliary_op!r}")
+        if auxiliary_op != "skip" and not auxiliary_skip:
+            raise ValueError("auxiliary_op is for auxiliary_skip=True (DARTS-)")
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         if selection == "perturbation" and method != "darts":
@@ -139,6 +145,7 @@ class OneShotStrategy(Strategy):
         self.arch_lr, self.arch_weight_decay, self.grad_clip = arch_lr, arch_weight_decay, grad_clip
         self.warmup_epochs = warmup_epochs
         self.order, self.auxiliary_skip = order, auxiliary_skip
+        self.auxiliary_op = auxiliary_op
         self.tau_max, self.tau_min = tau_max, tau_min
         self.selection, self.selection_interval = selection, selection_interval
         self.selection_criterion = selection_criterion
@@ -190,6 +197,7 @@ class OneShotStrategy(Strategy):
             torch.manual_seed(derive_seed(self.seed, 0, _INIT_STREAM))
             return supernet_for(self.space, num_classes=num_classes, in_channels=in_channels,
                                 auxiliary_skip=self.auxiliary_skip,
+                                auxiliary_op=self.auxiliary_op,
                                 include_none=self.include_none, channels=self.channels,
                                 cells=self.cells)
 
