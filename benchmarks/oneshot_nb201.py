@@ -7,8 +7,13 @@ up in the NAS-Bench-201 table (AnalogNAS-Bench, baseline test accuracy, percent)
 
 Methods: ``darts``, ``darts2`` (second order), ``darts-minus`` (DARTS-, auxiliary skip),
 ``darts-minus-bn`` (DARTS- with each auxiliary skip normalised by an affine-free BN),
-``gdas``, ``darts-pt`` (DARTS with perturbation-based selection, DARTS-PT) and
-``darts-pt-fixed`` (the same with alpha never trained, DARTS-PT's "fix alpha" variant).
+``gdas``, ``darts-pt`` (DARTS with perturbation-based selection, DARTS-PT),
+``darts-pt-fixed`` (the same with alpha never trained, DARTS-PT's "fix alpha" variant) and
+``darts-es`` (DARTS stopped early once the Hessian's dominant eigenvalue rises, DARTS-ES).
+``--set track_eigenvalue=true`` on ``darts`` or ``darts-minus`` records the eigenvalue
+without stopping and adds a row for the cell DARTS-ES's rule picks from that record
+(method ``NAME+es-rule``), as the DARTS-ES authors evaluated it; the search up to that
+epoch is the same computation as ``darts-es``'s, so both rows come from one run.
 
 Each (method, seed) runs the library's own loop: a ``Study`` whose strategy is
 ``OneShotStrategy`` and whose estimator is the table, driven by ``run_oneshot``; it prints
@@ -105,6 +110,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "gdas": dict(method="gdas"),
     "darts-pt": dict(method="darts", selection="perturbation"),
     "darts-pt-fixed": dict(method="darts", selection="perturbation", fix_alpha=True),
+    "darts-es": dict(method="darts", early_stop=True),
 }
 
 HEADER = ("| method | seed | derived cell | NB201 test % | search s | epochs |\n"
@@ -120,8 +126,15 @@ def _parse_value(text: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
+def _row(method: str, seed: int, space: NB201Space, table: NB201Estimator, genotype: Any,
+         seconds: float, epochs: str) -> dict[str, Any]:
+    return {"method": method, "seed": seed, "cell": space.to_string(genotype),
+            "accuracy": table.evaluate(genotype)["test_accuracy"], "seconds": seconds,
+            "epochs": epochs}
+
+
 def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, device: str,
-            table: NB201Estimator) -> dict[str, Any]:
+            table: NB201Estimator) -> list[dict[str, Any]]:
     settings = dict(settings)
     max_minutes = settings.pop("max_minutes", None)
     space = NB201Space(settings["channels"], settings["cells"])
@@ -138,12 +151,26 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
     if reason is StopReason.TIMEOUT:
         done += " (time guard)"
     if not records:
-        return {"method": method, "seed": seed, "cell": "-", "accuracy": float("nan"),
-                "seconds": seconds, "epochs": done}
-    genotype = records[-1].genotype  # the derived cell (the study's trial when finished)
-    return {"method": method, "seed": seed, "cell": space.to_string(genotype),
-            "accuracy": table.evaluate(genotype)["test_accuracy"], "seconds": seconds,
-            "epochs": done}
+        return [{"method": method, "seed": seed, "cell": "-", "accuracy": float("nan"),
+                 "seconds": seconds, "epochs": done}]
+    # The derived cell (the study's trial when finished): the last epoch's, or the one an
+    # early stop went back to.
+    chosen = strategy.result_epoch(records)
+    if chosen != len(records) - 1:
+        done += f" (early stop; cell of epoch {chosen + 1})"
+    rows = [_row(method, seed, space, table, records[chosen].genotype, seconds, done)]
+    if strategy.track_eigenvalue and not strategy.early_stop:
+        stop = strategy.eigenvalue_rule.stop_epoch(
+            [r.metrics["hessian_eigenvalue"] for r in records])
+        at = len(records) - 1 if stop is None else stop
+        # The seconds of the epochs up to the stop, as an early-stopped run spends them.
+        spent = sum(r.metrics["seconds"] + r.metrics["hessian_seconds"]
+                    for r in records[:at + strategy.eigenvalue_rule.lag
+                                     + strategy.eigenvalue_rule.window // 2 + 1])
+        note = "no stop" if stop is None else f"stop: cell of epoch {at + 1}"
+        rows.append(_row(f"{method}+es-rule", seed, space, table, records[at].genotype, spent,
+                         f"{done}, {note}"))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     table = NB201Estimator()
     print(f"preset {args.preset} on {args.device} ({torch.get_num_threads()} CPU threads): "
           f"{settings}", flush=True)
-    rows = [run_one(m, s, {**settings, **METHOD_PRESETS.get(args.preset, {}).get(m, {}), **overrides},
-                    dataset, args.device, table) for m in methods for s in seeds]
+    rows = [row for m in methods for s in seeds
+            for row in run_one(m, s, {**settings, **METHOD_PRESETS.get(args.preset, {}).get(m, {}),
+                                      **overrides}, dataset, args.device, table)]
 
     # A '|' inside a table cell must be escaped, code span or not.
     lines = [f"| {r['method']} | {r['seed']} | `{r['cell'].replace('|', chr(92) + '|')}` | "
@@ -195,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\npreset {args.preset}, device {args.device}, total {time.perf_counter() - started:.0f} s")
     print(HEADER)
     print("\n".join(lines))
-    for method in methods:
+    for method in dict.fromkeys(r["method"] for r in rows):
         values = [r["accuracy"] for r in rows if r["method"] == method]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{method}: {statistics.mean(values):.2f} +- {spread:.2f} over {len(values)} seed(s)")

@@ -239,12 +239,15 @@ def _print_oneshot(epochs: list[OneShotEpoch], fmt: Callable[[Genotype], str]) -
         return
     table = Table(title=f"one-shot search: {len(epochs)} epochs recorded "
                         "(architecture weights per epoch: show --json)")
-    for column in ("epoch", "train acc", "val acc", "seconds", "derived cell"):
+    curvature = any("hessian_eigenvalue" in e.metrics for e in epochs)  # DARTS-ES
+    for column in ("epoch", "train acc", "val acc", "seconds",
+                   *(["Hessian eigenvalue"] if curvature else []), "derived cell"):
         table.add_column(column, overflow="fold")
     for e in epochs:
+        eigenvalue = [f"{e.metrics.get('hessian_eigenvalue', float('nan')):.4g}"] if curvature else []
         table.add_row(str(e.epoch), f"{e.metrics.get('train_accuracy', float('nan')):.4f}",
                       f"{e.metrics.get('val_accuracy', float('nan')):.4f}",
-                      f"{e.metrics.get('seconds', float('nan')):.1f}", fmt(e.genotype))
+                      f"{e.metrics.get('seconds', float('nan')):.1f}", *eigenvalue, fmt(e.genotype))
     console.print(table)
 
 

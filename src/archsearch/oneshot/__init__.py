@@ -5,6 +5,8 @@
   ``archsearch.nn.supernet.Supernet``.
 * ``selection``: perturbation-based selection (DARTS-PT), the second remedy: the cell is
   chosen by what removing an op costs the supernet, not by the magnitude of alpha.
+* ``early_stop``: DARTS-ES, the third: stop once the Hessian of the validation loss with
+  respect to alpha sharpens, and return the cell of an earlier epoch.
 * ``OneShotStrategy`` and ``run_oneshot``: the same searches driven by a study
   (``strategy: darts`` / ``gdas`` in a config), recorded per epoch and resumable.
 

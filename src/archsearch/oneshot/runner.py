@@ -35,6 +35,7 @@ from archsearch.data.split import stratified_split
 from archsearch.estimation.training import prepare_tensors
 from archsearch.nn.supernet import AUXILIARY_OPS, Mixture, Supernet, supernet_for
 from archsearch.oneshot.darts import DARTS, Batch, BilevelSearch
+from archsearch.oneshot.early_stop import EigenvalueStop, hessian_eigenvalue
 from archsearch.oneshot.gdas import GDAS
 from archsearch.oneshot.selection import CRITERIA, decide_round, selection_rounds
 from archsearch.space.base import SearchSpace
@@ -58,7 +59,12 @@ class OneShotStrategy(Strategy):
     supernet: ``"argmax"`` (the alphas, as DARTS) or ``"perturbation"`` (DARTS-PT, for
     DARTS only: ``selection_interval`` fine-tuning epochs between two decisions, each
     judged by ``selection_criterion``, ``"accuracy"`` or ``"loss"``, see
-    ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).  On the
+    ``archsearch.oneshot.selection``; ``fix_alpha=True`` never trains alpha).
+    ``early_stop=True`` (DARTS with argmax selection) is DARTS-ES: the Hessian's dominant
+    eigenvalue is recorded after each epoch and the search stops, returning an earlier
+    epoch's cell, once it has risen (``early_stop_window`` / ``_lag`` / ``_factor`` /
+    ``_start``, see ``archsearch.oneshot.early_stop``); ``track_eigenvalue=True`` records
+    the eigenvalue without stopping.  On the
     NAS-Bench-201 space the derived cell may hold ``none``, as in NAS-Bench-201's own
     scripts, unless ``include_none=False`` (the DARTS space never derives it).  Optimiser
     defaults are the NAS-Bench-201 search scripts'.  Data: ``train_portion`` of the
@@ -103,6 +109,12 @@ class OneShotStrategy(Strategy):
         selection_criterion: str = "accuracy",
         fix_alpha: bool = False,
         include_none: bool = True,
+        early_stop: bool = False,
+        track_eigenvalue: bool = False,
+        early_stop_window: int = 5,
+        early_stop_lag: int = 4,
+        early_stop_factor: float = 1.3,
+        early_stop_start: int = 10,
         channels: int | None = None,
         cells: int | None = None,
         device: str = "auto",
@@ -133,6 +145,10 @@ class OneShotStrategy(Strategy):
                              f"got {selection_criterion!r}")
         if selection_criterion != "accuracy" and selection != "perturbation":
             raise ValueError("selection_criterion is for selection='perturbation'")
+        if (early_stop or track_eigenvalue) and (method != "darts" or selection != "argmax"):
+            raise ValueError("early_stop and track_eigenvalue are for DARTS with "
+                             "selection='argmax' (DARTS-ES): GDAS samples its ops and a "
+                             "perturbation selection does not read the cell off alpha")
         if epochs < 1 or batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 < train_portion < 1:
@@ -151,6 +167,10 @@ class OneShotStrategy(Strategy):
         self.selection_criterion = selection_criterion
         self.fix_alpha = fix_alpha
         self.include_none = include_none
+        self.early_stop = early_stop
+        self.track_eigenvalue = track_eigenvalue or early_stop
+        self.eigenvalue_rule = EigenvalueStop(early_stop_window, early_stop_lag,
+                                              early_stop_factor, early_stop_start)
         self.channels, self.cells = channels, cells
         self.device, self.bf16, self.split_seed = device, bf16, split_seed
         self._derived: Genotype | None = None
@@ -158,13 +178,13 @@ class OneShotStrategy(Strategy):
     @property
     def label(self) -> str:
         """darts, darts2, darts-minus or gdas; ``-pt`` (``-pt-fixed``) appended for a
-        perturbation-based selection (with alpha fixed)."""
+        perturbation-based selection (with alpha fixed), ``-es`` for the early stop."""
         if self.method == "gdas":
             return "gdas"
         base = "darts-minus" if self.auxiliary_skip else ("darts2" if self.order == 2 else "darts")
         if self.selection == "perturbation":
             base += "-pt-fixed" if self.fix_alpha else "-pt"
-        return base
+        return base + "-es" if self.early_stop else base
 
     @property
     def total_epochs(self) -> int:
@@ -181,6 +201,24 @@ class OneShotStrategy(Strategy):
         if self.selection_interval == 0:
             return selection_rounds(self.space) if epoch == self.epochs - 1 else 0
         return int((epoch - self.epochs + 1) % self.selection_interval == 0)
+
+    def stop_epoch(self, records: Sequence[OneShotEpoch]) -> int | None:
+        """The epoch whose cell the early stop returns, given the recorded epochs (None:
+        no early stop, or it has not fired)."""
+        if not self.early_stop:
+            return None
+        missing = [r.epoch for r in records if "hessian_eigenvalue" not in r.metrics]
+        if missing:
+            raise ValueError(f"early_stop needs the Hessian's eigenvalue of every epoch; epochs "
+                             f"{missing[:5]} were recorded without it (by a search without "
+                             "early_stop): start a new study")
+        return self.eigenvalue_rule.stop_epoch(
+            [r.metrics["hessian_eigenvalue"] for r in records])
+
+    def result_epoch(self, records: Sequence[OneShotEpoch]) -> int:
+        """The recorded epoch whose derived cell is the search's result."""
+        stop = self.stop_epoch(records)
+        return len(records) - 1 if stop is None else stop
 
     def propose(self, genotype: Genotype) -> None:
         """The genotype ``ask`` will return (the search's result)."""
@@ -304,10 +342,12 @@ def _describe(space: SearchSpace, genotype: Genotype) -> str:
 
 def _epoch_line(record: OneShotEpoch, epochs: int, text: str) -> str:
     m = record.metrics
-    extra = "".join(f"  {k} {m[k]:.3g}" for k in ("tau", "skip_beta") if k in m)
+    extra = "".join(f"  {k} {m[k]:.3g}" for k in ("tau", "skip_beta", "hessian_eigenvalue")
+                    if k in m)
+    hessian = f" (+{m['hessian_seconds']:.1f} s Hessian)" if "hessian_seconds" in m else ""
     return (f"epoch {record.epoch + 1:>3}/{epochs}  train loss {m['train_loss']:.3f} "
             f"acc {m['train_accuracy']:.3f}  val loss {m['val_loss']:.3f} "
-            f"acc {m['val_accuracy']:.3f}{extra}  {m['seconds']:.1f} s  {text}")
+            f"acc {m['val_accuracy']:.3f}{extra}  {m['seconds']:.1f} s{hessian}  {text}")
 
 
 def _scorer(search: BilevelSearch, data: SearchData, batch_size: int, criterion: str
@@ -329,6 +369,14 @@ def _scorer(search: BilevelSearch, data: SearchData, batch_size: int, criterion:
         n = max(data.x_val.shape[0], 1)
         return -float(loss_sum) / n if criterion == "loss" else int(correct) / n
     return merit
+
+
+def _eigenvalue(search: BilevelSearch, data: SearchData, batch_size: int) -> dict[str, float]:
+    """The Hessian's dominant eigenvalue on the first ``batch_size`` validation images (the
+    same ones every epoch), and the seconds it took."""
+    began = time.perf_counter()
+    value = hessian_eigenvalue(search, data.x_val[:batch_size], data.y_val[:batch_size])
+    return {"hessian_eigenvalue": value, "hessian_seconds": time.perf_counter() - began}
 
 
 def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None = None,
@@ -366,6 +414,8 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
             f"{'x'.join(map(str, data.input_shape))}, on {device}")
         last = 0.0  # the last epoch's duration: an epoch that would overrun is not begun
         for epoch in range(len(records), total):
+            if strategy.stop_epoch(records) is not None:
+                break
             if seconds is not None and time.monotonic() - began + last > seconds:
                 log(f"time budget reached after epoch {epoch}: run again to resume")
                 return StopReason.TIMEOUT
@@ -379,11 +429,22 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
                 merit = _scorer(search, data, strategy.batch_size, strategy.selection_criterion)
                 for decision in decide_round(supernet, merit, generator):
                     log(f"epoch {epoch + 1}: perturbation selection fixes {decision}")
+            if strategy.track_eigenvalue:
+                metrics.update(_eigenvalue(search, data, strategy.batch_size))
             record = OneShotEpoch(epoch, supernet.arch_weights(), metrics, supernet.derive())
             storage.write_oneshot_epoch(name, record, search.state_dict())
             records.append(record)
             log(_epoch_line(record, total, _describe(study.space, record.genotype)))
             last = time.monotonic() - epoch_began
 
-    strategy.propose(records[-1].genotype)
+    chosen = strategy.result_epoch(records)
+    if chosen != len(records) - 1:
+        rule = strategy.eigenvalue_rule
+        values = [r.metrics["hessian_eigenvalue"] for r in records]
+        current = chosen + rule.lag
+        log(f"early stop after epoch {len(records)}: the Hessian's dominant eigenvalue rose "
+            f"from {rule.smoothed(values, chosen):.4g} (mean around epoch {chosen + 1}) to "
+            f"{rule.smoothed(values, current):.4g} (around epoch {current + 1}); the cell of "
+            f"epoch {chosen + 1}: {_describe(study.space, records[chosen].genotype)}")
+    strategy.propose(records[chosen].genotype)
     return study.optimize(Budget())
