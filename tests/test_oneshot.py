@@ -287,10 +287,14 @@ def test_one_shot_study_records_epochs_and_the_derived_trial(method: str) -> Non
 
 
 PERTURBATION = {"selection": "perturbation", "selection_interval": 1}
+#: DARTS-ES with a rule that may fire after the second epoch (window 1, lag 1).
+EARLY_STOP = {"early_stop": True, "early_stop_window": 1, "early_stop_lag": 1,
+              "early_stop_start": 0, "early_stop_factor": 1.01}
 
 
-@pytest.mark.parametrize(("settings", "stop_after"), [({}, 1), (PERTURBATION, 4)],
-                         ids=["darts", "darts-pt"])
+@pytest.mark.parametrize(("settings", "stop_after"),
+                         [({}, 1), (PERTURBATION, 4), (EARLY_STOP, 1)],
+                         ids=["darts", "darts-pt", "darts-es"])
 def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path, settings: dict[str, Any],
                                                     stop_after: int) -> None:
     # darts-pt: 3 supernet epochs, then 5 of fine-tuning; stopped after two decisions.
