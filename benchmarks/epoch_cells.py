@@ -5,7 +5,8 @@
 LOG is the output of ``benchmarks/oneshot_nb201.py`` (one search per log): each epoch's line
 ends with the cell the architecture weights derive at that point.  Prints, per log, the
 last K epochs (all by default) with that cell's NAS-Bench-201 CIFAR-10 test accuracy, to
-show when in a search the derived cell changed and what it was worth then.
+show when in a search the derived cell changed and what it was worth then, and the Hessian's
+dominant eigenvalue where the search recorded it (DARTS-ES, ``track_eigenvalue``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from archsearch.tabular.nb201 import NB201Estimator, NB201Space
 
 #: "epoch  14/15  train loss ... |op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 _EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/(\d+)\s.*\s(\|\S+\|)\s*$")
+_EIGENVALUE = re.compile(r"\shessian_eigenvalue (\S+)\s")
 
 
-def epoch_cells(text: str) -> list[tuple[str, str]]:
-    """(``"14/15"``, cell string) for every epoch line of a search log."""
+def epoch_cells(text: str) -> list[tuple[str, str, str]]:
+    """(``"14/15"``, cell string, eigenvalue or "") for every epoch line of a search log."""
     found = []
     for line in text.splitlines():
         match = _EPOCH_LINE.match(line)
         if match:
-            found.append((f"{match[1]}/{match[2]}", match[3]))
+            eigenvalue = _EIGENVALUE.search(line)
+            found.append((f"{match[1]}/{match[2]}", match[3],
+                          eigenvalue[1] if eigenvalue else ""))
     return found
 
 
@@ -42,9 +46,9 @@ def main() -> None:
             print(f"{log}: no epoch lines")
             continue
         print(log)
-        for epoch, cell in rows[-args.last:] if args.last else rows:
+        for epoch, cell, eigenvalue in rows[-args.last:] if args.last else rows:
             accuracy = table.evaluate(space.from_string(cell))["test_accuracy"]
-            print(f"  epoch {epoch:>7}  {accuracy:6.2f}  {cell}")
+            print(f"  epoch {epoch:>7}  {accuracy:6.2f}  {eigenvalue:>8}  {cell}")
 
 
 if __name__ == "__main__":
