@@ -72,9 +72,8 @@ def test_the_stopping_rule_follows_the_reference_windows() -> None:
     rule = EigenvalueStop()  # window 5, lag 4, factor 1.3, start 10
     flat = [1.0] * 30
     assert rule.stop_epoch(flat) is None
-    # A jump at epoch 20: the centred mean around epoch c first exceeds 1.3 x the mean
-    # around c - 4 at c = 18 (means 1.0 at 14 and (1+1+4+4+4)/5 = 2.8 at 18... once
-    # epoch 20 is known, i.e. the rule fires when c + 2 = 20.
+    # A jump at epoch 20: the first window mean over 1.3 times the one 4 epochs before is
+    # epoch 18's (epochs 16-20: 1.6 against 1.0), known once epoch 20 is; back to 14.
     rising = [1.0] * 20 + [4.0] * 10
     assert rule.stop_epoch(rising) == 14
     assert rule.stop_epoch(rising[:20]) is None  # epoch 20 not yet seen
