@@ -160,8 +160,7 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
         done += f" (early stop; cell of epoch {chosen + 1})"
     rows = [_row(method, seed, space, table, records[chosen].genotype, seconds, done)]
     if strategy.track_eigenvalue and not strategy.early_stop:
-        stop = strategy.eigenvalue_rule.stop_epoch(
-            [r.metrics["hessian_eigenvalue"] for r in records])
+        stop = strategy.rule_epoch(records)
         at = len(records) - 1 if stop is None else stop
         # The seconds of the epochs up to the stop, as an early-stopped run spends them.
         spent = sum(r.metrics["seconds"] + r.metrics["hessian_seconds"]

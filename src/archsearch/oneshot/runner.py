@@ -202,18 +202,15 @@ class OneShotStrategy(Strategy):
             return selection_rounds(self.space) if epoch == self.epochs - 1 else 0
         return int((epoch - self.epochs + 1) % self.selection_interval == 0)
 
+    def rule_epoch(self, records: Sequence[OneShotEpoch]) -> int | None:
+        """The epoch whose cell DARTS-ES's rule picks from the recorded eigenvalues (None:
+        it has not fired), whether or not this search stops on it."""
+        return self.eigenvalue_rule.stop_epoch(recorded_eigenvalues(records))
+
     def stop_epoch(self, records: Sequence[OneShotEpoch]) -> int | None:
         """The epoch whose cell the early stop returns, given the recorded epochs (None:
         no early stop, or it has not fired)."""
-        if not self.early_stop:
-            return None
-        missing = [r.epoch for r in records if "hessian_eigenvalue" not in r.metrics]
-        if missing:
-            raise ValueError(f"early_stop needs the Hessian's eigenvalue of every epoch; epochs "
-                             f"{missing[:5]} were recorded without it (by a search without "
-                             "early_stop): start a new study")
-        return self.eigenvalue_rule.stop_epoch(
-            [r.metrics["hessian_eigenvalue"] for r in records])
+        return self.rule_epoch(records) if self.early_stop else None
 
     def result_epoch(self, records: Sequence[OneShotEpoch]) -> int:
         """The recorded epoch whose derived cell is the search's result."""
@@ -371,6 +368,16 @@ def _scorer(search: BilevelSearch, data: SearchData, batch_size: int, criterion:
     return merit
 
 
+def recorded_eigenvalues(records: Sequence[OneShotEpoch]) -> list[float]:
+    """The Hessian eigenvalue of every recorded epoch (an error if an epoch lacks it)."""
+    missing = [r.epoch for r in records if "hessian_eigenvalue" not in r.metrics]
+    if missing:
+        raise ValueError(f"early_stop needs the Hessian's eigenvalue of every epoch; epochs "
+                         f"{missing[:5]} were recorded without it (by a search without "
+                         "early_stop): start a new study")
+    return [r.metrics["hessian_eigenvalue"] for r in records]
+
+
 def _eigenvalue(search: BilevelSearch, data: SearchData, batch_size: int) -> dict[str, float]:
     """The Hessian's dominant eigenvalue on the first ``batch_size`` validation images (the
     same ones every epoch), and the seconds it took."""
@@ -440,7 +447,7 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
     chosen = strategy.result_epoch(records)
     if chosen != len(records) - 1:
         rule = strategy.eigenvalue_rule
-        values = [r.metrics["hessian_eigenvalue"] for r in records]
+        values = recorded_eigenvalues(records)
         current = chosen + rule.lag
         log(f"early stop after epoch {len(records)}: the Hessian's dominant eigenvalue rose "
             f"from {rule.smoothed(values, chosen):.4g} (mean around epoch {chosen + 1}) to "
