@@ -148,11 +148,20 @@ def test_early_stop_settings_are_checked() -> None:
         OneShotStrategy(space, selection="perturbation", track_eigenvalue=True)
     with pytest.raises(ValueError, match="early_stop_window"):
         OneShotStrategy(space, early_stop=True, early_stop_window=2)
+    # The authors' rule needs 17 epochs (DARTS's 50 are enough, a 15-epoch search is not),
+    # and the error says so before any training.
+    assert EigenvalueStop().stop_epoch([1.0] * 16 + [9.0]) == 10
+    assert EigenvalueStop().stop_epoch([1.0] * 15 + [9.0]) is None
+    with pytest.raises(ValueError, match="never fire in 16 epochs.*at least 17"):
+        OneShotStrategy(space, epochs=16, early_stop=True)
+    OneShotStrategy(space, epochs=17, early_stop=True)
+    OneShotStrategy(space, epochs=16, track_eigenvalue=True)  # recording alone is fine
     # A study recorded without the eigenvalues cannot go on with the early stop.
     storage = InMemoryStorage()
     run_oneshot(_study(storage, epochs=1), load_digits(), log=lambda _: None)
     with pytest.raises(ValueError, match="recorded without it"):
-        run_oneshot(_study(storage, epochs=2, early_stop=True), load_digits(), log=lambda _: None)
+        run_oneshot(_study(storage, epochs=2, early_stop=True, **QUICK), load_digits(),
+                    log=lambda _: None)
 
 
 def test_early_stop_from_a_config_shows_the_eigenvalues(tmp_path: Path,
@@ -162,7 +171,8 @@ def test_early_stop_from_a_config_shows_the_eigenvalues(tmp_path: Path,
         "data": "digits",
         "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
         "strategy": {"name": "darts", "epochs": 3, "batch_size": 32, "max_images": 200,
-                     "early_stop": True},
+                     "early_stop": True, "early_stop_start": 0, "early_stop_lag": 1,
+                     "early_stop_window": 1},
         "estimator": {"name": "training", "epochs": 1, "latency_repeats": 1},
     }
     path = tmp_path / "c.yaml"

@@ -69,6 +69,16 @@ class EigenvalueStop:
         if self.start < 0:
             raise ValueError(f"early_stop_start must be >= 0, got {self.start}")
 
+    @property
+    def min_epochs(self) -> int:
+        """The fewest recorded epochs on which the rule can fire: the first comparison is
+        of epoch ``start + lag``'s window, complete once ``window // 2`` more are known.
+
+        >>> EigenvalueStop().min_epochs   # the authors' settings: not before 17 epochs
+        17
+        """
+        return self.start + self.lag + self.window // 2 + 1
+
     def smoothed(self, eigenvalues: Sequence[float], epoch: int) -> float:
         """The mean over the window centred on ``epoch`` (cut short at the first epochs)."""
         half = self.window // 2

@@ -171,6 +171,14 @@ class OneShotStrategy(Strategy):
         self.track_eigenvalue = track_eigenvalue or early_stop
         self.eigenvalue_rule = EigenvalueStop(early_stop_window, early_stop_lag,
                                               early_stop_factor, early_stop_start)
+        if early_stop and epochs < self.eigenvalue_rule.min_epochs:
+            # Said now rather than found out after a long search that could not stop.
+            raise ValueError(
+                f"early_stop can never fire in {epochs} epochs: its rule compares "
+                f"{early_stop_window}-epoch means {early_stop_lag} epochs apart from epoch "
+                f"{early_stop_start} on, which needs at least "
+                f"{self.eigenvalue_rule.min_epochs} epochs; raise epochs or lower "
+                "early_stop_start / _lag / _window")
         self.channels, self.cells = channels, cells
         self.device, self.bf16, self.split_seed = device, bf16, split_seed
         self._derived: Genotype | None = None
