@@ -176,8 +176,7 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
         at = len(records) - 1 if stop is None else stop
         # The seconds of the epochs up to the stop, as an early-stopped run spends them.
         spent = sum(r.metrics["seconds"] + r.metrics["hessian_seconds"]
-                    for r in records[:at + strategy.eigenvalue_rule.lag
-                                     + strategy.eigenvalue_rule.window // 2 + 1])
+                    for r in records[:strategy.eigenvalue_rule.epochs_to_decide(at)])
         note = "no stop" if stop is None else f"stop: cell of epoch {at + 1}"
         rows.append(_row(f"{method}+es-rule", seed, space, table, records[at].genotype, spent,
                          f"{done}, {note}"))

@@ -69,15 +69,20 @@ class EigenvalueStop:
         if self.start < 0:
             raise ValueError(f"early_stop_start must be >= 0, got {self.start}")
 
+    def epochs_to_decide(self, epoch: int) -> int:
+        """How many epochs are recorded when the rule goes back to ``epoch``: the window of
+        ``epoch + lag`` must be complete, ``window // 2`` epochs past it."""
+        return epoch + self.lag + self.window // 2 + 1
+
     @property
     def min_epochs(self) -> int:
-        """The fewest recorded epochs on which the rule can fire: the first comparison is
-        of epoch ``start + lag``'s window, complete once ``window // 2`` more are known.
+        """The fewest recorded epochs on which the rule can fire (it goes back no earlier
+        than ``start``).
 
         >>> EigenvalueStop().min_epochs   # the authors' settings: not before 17 epochs
         17
         """
-        return self.start + self.lag + self.window // 2 + 1
+        return self.epochs_to_decide(self.start)
 
     def smoothed(self, eigenvalues: Sequence[float], epoch: int) -> float:
         """The mean over the window centred on ``epoch`` (cut short at the first epochs)."""
