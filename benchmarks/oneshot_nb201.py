@@ -15,7 +15,10 @@ with that early stop).
 ``--set track_eigenvalue=true`` on ``darts`` or ``darts-minus`` records the eigenvalue
 without stopping and adds a row for the cell DARTS-ES's rule picks from that record
 (method ``NAME+es-rule``), as the DARTS-ES authors evaluated it; the search up to that
-epoch is the same computation as ``darts-es``'s, so both rows come from one run.
+epoch is the same computation as ``darts-es``'s, so both rows come from one run.  Each
+argmax-derived cell gets a second row (``NAME/no-none``) reading the same epoch's recorded
+weights without ``none``: the cell ``--set include_none=false`` would return from the same
+search (the same cell where no edge chose ``none``).
 
 Each (method, seed) runs the library's own loop: a ``Study`` whose strategy is
 ``OneShotStrategy`` and whose estimator is the table, driven by ``run_oneshot``; it prints
@@ -61,6 +64,7 @@ from typing import Any
 import torch
 
 from archsearch.data import load_dataset
+from archsearch.nn.supernet import nb201_cell_from_weights
 from archsearch.oneshot.runner import OneShotStrategy, run_oneshot
 from archsearch.storage import InMemoryStorage
 from archsearch.study import StopReason, Study
@@ -171,6 +175,13 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
     if chosen != len(records) - 1:
         done += f" (early stop; cell of epoch {chosen + 1})"
     rows = [_row(method, seed, space, table, records[chosen].genotype, seconds, done)]
+    if strategy.include_none and strategy.selection == "argmax":
+        # The same epoch's weights read without ``none``: the cell include_none=false
+        # returns from this very search (with argmax selection the search does not depend
+        # on the rule that reads the cell off it).  A row for every run, so that the two
+        # rules' means are over the same seeds.
+        cell = nb201_cell_from_weights(records[chosen].arch_weights["cell"], include_none=False)
+        rows.append(_row(f"{method}/no-none", seed, space, table, cell, seconds, done))
     if strategy.track_eigenvalue and not strategy.early_stop:
         stop = strategy.rule_epoch(records)
         at = len(records) - 1 if stop is None else stop

@@ -21,7 +21,13 @@ import yaml
 
 from archsearch.cli import main
 from archsearch.data import load_digits
-from archsearch.nn.supernet import DartsSupernet, Mixture, NB201Supernet, Supernet
+from archsearch.nn.supernet import (
+    DartsSupernet,
+    Mixture,
+    NB201Supernet,
+    Supernet,
+    nb201_cell_from_weights,
+)
 from archsearch.oneshot import (
     DARTS,
     GDAS,
@@ -103,6 +109,13 @@ def test_nb201_derivation_on_hand_set_alphas() -> None:
         "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|")
     net.include_none = False  # NAS-Bench-201's scripts keep none; DARTS's rule drops it
     assert net.derive()["edge2<-0"] == "nor_conv_3x3"
+    # The recorded weights (arch_weights) read the same cells as the supernet, either rule.
+    recorded = net.arch_weights()["cell"]
+    assert nb201_cell_from_weights(recorded, include_none=False) == net.derive()
+    net.include_none = True
+    assert nb201_cell_from_weights(recorded) == net.derive()
+    with pytest.raises(ValueError, match="6 x 5"):
+        nb201_cell_from_weights(recorded[:5])
 
 
 def test_darts_derivation_keeps_the_top_two_edges_without_none() -> None:

@@ -247,12 +247,30 @@ class NB201Supernet(Supernet):
         return list(range(len(self.ops))) if self.include_none else super().derivable_ops()
 
     def derive(self) -> Genotype:
-        weights = self.mixture_weights()["cell"].detach().cpu()
-        if not self.include_none:
-            weights[:, self.ops.index("none")] = -1.0
-        best = weights.argmax(dim=1).tolist()
-        return Genotype.of({name: self.ops[k] for name, k in zip(NB201_EDGE_NAMES, best,
-                                                                   strict=True)})
+        return nb201_cell_from_weights(self.mixture_weights()["cell"].detach().cpu(),
+                                       include_none=self.include_none)
+
+
+def nb201_cell_from_weights(weights: torch.Tensor | Sequence[Sequence[float]], *,
+                            include_none: bool = True) -> Genotype:
+    """The NAS-Bench-201 cell taking each edge's strongest op: ``weights`` is edges x
+    ``NB201_OPS`` (a supernet's mixture weights, or a recorded epoch's ``arch_weights``),
+    ``none`` left out unless ``include_none``.
+
+    >>> w = [[0.5, 0.2, 0.1, 0.1, 0.1]] + [[0.1, 0.1, 0.6, 0.1, 0.1]] * 5
+    >>> cell = nb201_cell_from_weights(w, include_none=False)
+    >>> cell["edge1<-0"], cell["edge3<-2"]
+    ('skip_connect', 'nor_conv_1x1')
+    """
+    weights = torch.as_tensor(weights, dtype=torch.float64).clone()
+    if weights.shape != (len(NB201_EDGES), len(NB201_OPS)):
+        raise ValueError(f"need {len(NB201_EDGES)} x {len(NB201_OPS)} weights, "
+                         f"got {tuple(weights.shape)}")
+    if not include_none:
+        weights[:, NB201_OPS.index("none")] = -torch.inf
+    best = weights.argmax(dim=1).tolist()
+    return Genotype.of({name: NB201_OPS[k] for name, k in zip(NB201_EDGE_NAMES, best,
+                                                              strict=True)})
 
 
 # -- DARTS ------------------------------------------------------------------------------
