@@ -4,6 +4,7 @@ survives a kill -9."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from archsearch.cli import main
-from archsearch.data import load_digits
+from archsearch.data import Dataset, load_digits
 from archsearch.nn.supernet import (
     DartsSupernet,
     Mixture,
@@ -486,12 +488,39 @@ def test_darts_pt_run_with_fixed_alpha_decides_every_edge(criterion: str) -> Non
     assert torch.equal(initial.detach(), final)  # alpha never trained
 
 
+def _class_sorted_digits() -> Dataset:
+    """The digits stored class by class, as an image folder stores its images."""
+    digits = load_digits()
+    order = np.argsort(digits.y_train, kind="stable")
+    return dataclasses.replace(digits, x_train=digits.x_train[order],
+                               y_train=digits.y_train[order])
+
+
+def test_validation_slices_mix_the_classes_of_a_class_sorted_dataset() -> None:
+    """The slices the selection scores and the eigenvalue's batch are drawn from a fixed
+    random order, not the split's storage order (one class per slice on an image folder),
+    and together they hold every validation image once."""
+    from archsearch.oneshot.runner import prepare_search_data
+
+    strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), max_images=600)
+    data = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    assert data.y_val[:64].unique().numel() <= 3  # the split keeps the storage order
+    slices = data.val_slices(64)
+    assert all(y.unique().numel() >= 5 for _, y in slices)
+    assert data.y_val[data.val_order[:64]].unique().numel() >= 5  # the eigenvalue's batch
+    assert sorted(torch.cat([y for _, y in slices]).tolist()) == sorted(data.y_val.tolist())
+    assert min(y.numel() for _, y in slices) > 1
+    again = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    assert torch.equal(data.val_order, again.val_order)  # the same order every time
+
+
 def test_the_selection_measures_accuracy_or_loss_on_the_whole_validation_split() -> None:
     """The merit a decision compares: the fraction right on every validation image, or minus
-    the mean cross-entropy over them (computed here in one batch)."""
+    the mean cross-entropy over them (computed here in one batch), also where the images
+    are stored class by class."""
     from archsearch.oneshot.runner import _scorer, prepare_search_data
 
-    dataset = load_digits()
+    dataset = _class_sorted_digits()
     for criterion in ("accuracy", "loss"):
         strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), seed=1,
                                    selection="perturbation", selection_criterion=criterion,

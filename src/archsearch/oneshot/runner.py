@@ -265,16 +265,30 @@ class OneShotStrategy(Strategy):
 
 @dataclass
 class SearchData:
-    """The two halves of the search data on the device, standardised."""
+    """The two halves of the search data on the device, standardised.
+
+    ``val_order`` is a fixed random order of the validation images, for what takes them
+    in slices rather than in the epoch's shuffled batches (the eigenvalue's batch, the
+    perturbation selection's chunks): the split keeps the dataset's order, class by class
+    for an image folder, and a slice of one class normalised by training-mode BN says
+    little about the validation loss.
+    """
 
     x_fit: torch.Tensor
     y_fit: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    val_order: torch.Tensor
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_fit.shape[1:])
+
+    def val_slices(self, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The validation images in ``val_order``, in near-equal slices of at most
+        ``size`` (never a slice of one image, which BN could not normalise)."""
+        chunks = max(1, -(-self.x_val.shape[0] // size))
+        return [(self.x_val[i], self.y_val[i]) for i in self.val_order.tensor_split(chunks)]
 
 
 def prepare_search_data(dataset: Dataset, strategy: OneShotStrategy,
@@ -295,7 +309,10 @@ def prepare_search_data(dataset: Dataset, strategy: OneShotStrategy,
             return images
         return F.interpolate(images, size=(strategy.image_size,) * 2, mode="area")
 
-    return SearchData(resize(tensors.x_fit), tensors.y_fit, resize(tensors.x_val), tensors.y_val)
+    order = torch.randperm(tensors.y_val.shape[0],
+                           generator=torch.Generator().manual_seed(strategy.split_seed))
+    return SearchData(resize(tensors.x_fit), tensors.y_fit, resize(tensors.x_val), tensors.y_val,
+                      order.to(device))
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -363,11 +380,8 @@ def _scorer(search: BilevelSearch, data: SearchData, batch_size: int, criterion:
         search.supernet.train()
         correct = torch.zeros((), dtype=torch.long, device=data.x_val.device)
         loss_sum = torch.zeros((), device=data.x_val.device)
-        # Near-equal chunks, so that no batch has a single image (BN could not use it).
-        chunks = max(1, -(-data.x_val.shape[0] // batch_size))
         with torch.no_grad():
-            for x, y in zip(data.x_val.tensor_split(chunks), data.y_val.tensor_split(chunks),
-                            strict=True):
+            for x, y in data.val_slices(batch_size):
                 loss, right = search.loss(x, y, mixtures)
                 loss_sum += loss * x.shape[0]
                 correct += right
@@ -387,10 +401,11 @@ def recorded_eigenvalues(records: Sequence[OneShotEpoch]) -> list[float]:
 
 
 def _eigenvalue(search: BilevelSearch, data: SearchData, batch_size: int) -> dict[str, float]:
-    """The Hessian's dominant eigenvalue on the first ``batch_size`` validation images (the
-    same ones every epoch), and the seconds it took."""
+    """The Hessian's dominant eigenvalue on the first ``batch_size`` validation images in
+    ``val_order`` (the same ones every epoch), and the seconds it took."""
     began = time.perf_counter()
-    value = hessian_eigenvalue(search, data.x_val[:batch_size], data.y_val[:batch_size])
+    first = data.val_order[:batch_size]
+    value = hessian_eigenvalue(search, data.x_val[first], data.y_val[first])
     return {"hessian_eigenvalue": value, "hessian_seconds": time.perf_counter() - began}
 
 
