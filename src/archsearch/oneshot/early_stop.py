@@ -16,8 +16,9 @@ factor 1.3, ``es_start_epoch`` 10; the paper writes the test as mean_{c-k} / mea
 As there, the Hessian includes alpha's L2 weight decay (Adam's ``weight_decay`` adds
 ``decay * alpha`` to the gradient, hence ``decay * I`` to the Hessian) and the window is cut
 short at the first epochs.  Our departures: the Hessian is taken on a fixed batch (the first
-images of the validation split, the same every epoch) rather than on the epoch's last random
-batch, so that the curve follows the search rather than the batch drawn; the rule is checked
+images of the validation split in a fixed random order, the same every epoch: the split's own
+order can be one class after another) rather than on the epoch's last random batch, so that
+the curve follows the search rather than the batch drawn; the rule is checked
 after the last epoch too (the authors' code skips it there); and a search that never trains
 alpha, or samples it (GDAS), does not offer it.
 

@@ -17,9 +17,9 @@ supernet training but decides each edge by what the supernet loses without an op
 the supernet learns with its (near-uniform) initial mixture, and only the perturbations
 choose.  The strategy's ``selection_criterion`` is the reference's ``proj_crit``:
 ``"accuracy"`` (its default) or ``"loss"``.  Removing ``none`` changes nothing, so it wins
-an edge whenever removing each other op leaves the supernet as good or better; on the
-small supernets of benchmarks/RESULTS.md that happened more often with the loss (3-4 of
-6 edges) than with the accuracy (at most one).  A decision is stored in the supernet's
+an edge whenever removing each other op leaves the supernet as good or better (how often
+that happened in benchmarks/RESULTS.md was measured while the validation chunks each held
+one class, since fixed: see there).  A decision is stored in the supernet's
 fixed rows (``Supernet.fixed``), so the checkpoint of the epoch holds it and a resumed
 run continues the same choices.
 
@@ -27,7 +27,8 @@ Departures from the reference code (``ruocwang/darts-pt``): the last decision en
 search (the reference fine-tunes one more epoch, which cannot change the cell); candidate
 ops exclude ``none`` on the DARTS space, whose genotypes never hold it (NAS-Bench-201 keeps
 it, as its derivation does); the accuracies are measured with the batch size of the
-search, in training mode as in the reference (cell BNs use batch statistics).
+search, in training mode as in the reference (cell BNs use batch statistics), on chunks
+of the validation images in a fixed random order (``SearchData.val_slices``).
 """
 
 from __future__ import annotations
