@@ -514,6 +514,22 @@ def test_validation_slices_mix_the_classes_of_a_class_sorted_dataset() -> None:
     assert torch.equal(data.val_order, again.val_order)  # the same order every time
 
 
+def test_the_eigenvalue_is_taken_on_images_of_every_class() -> None:
+    """DARTS-ES's curvature is measured on the first images of ``val_order``, not on the
+    first images of a split stored class by class."""
+    from archsearch.oneshot.early_stop import hessian_eigenvalue
+    from archsearch.oneshot.runner import _eigenvalue, prepare_search_data
+
+    strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), max_images=600,
+                               early_stop=True, epochs=20)
+    data = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    search = strategy.make_search(strategy.build_supernet(10, 1))
+    found = _eigenvalue(search, data, 64)["hessian_eigenvalue"]
+    mixed = data.val_order[:64]
+    assert found == hessian_eigenvalue(search, data.x_val[mixed], data.y_val[mixed])
+    assert found != hessian_eigenvalue(search, data.x_val[:64], data.y_val[:64])
+
+
 def test_the_selection_measures_accuracy_or_loss_on_the_whole_validation_split() -> None:
     """The merit a decision compares: the fraction right on every validation image, or minus
     the mean cross-entropy over them (computed here in one batch), also where the images
