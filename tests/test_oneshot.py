@@ -40,7 +40,7 @@ from archsearch.oneshot import (
 )
 from archsearch.oneshot.selection import decide_round, selection_rounds
 from archsearch.space.cells import DartsSpace
-from archsearch.storage import InMemoryStorage, SQLiteStorage
+from archsearch.storage import InMemoryStorage, SQLiteStorage, StorageError
 from archsearch.study import Study
 from archsearch.tabular.nb201 import NB201_OPS, NB201Space
 
@@ -330,6 +330,25 @@ def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path, settings: di
     assert [e.arch_weights for e in resumed.oneshot_epochs("oneshot")] == [
         e.arch_weights for e in straight.oneshot_epochs("oneshot")]
     assert [t.key for t in resumed.trials("oneshot")] == [t.key for t in straight.trials("oneshot")]
+
+
+def test_a_checkpoint_that_does_not_fit_the_supernet_is_refused_clearly(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "r.db")
+
+    def interrupt(line: str) -> None:  # Ctrl-C once one epoch is recorded
+        if line.startswith("epoch"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_oneshot(_study(storage), load_digits(), log=interrupt)
+    # As written before the supernet held its fixed edges in a buffer.
+    checkpoint = next((tmp_path / "r.db.oneshot" / "oneshot").glob("epoch-*.pt"))
+    state = torch.load(checkpoint, weights_only=True)
+    del state["supernet"]["fixed_cell"]
+    torch.save(state, checkpoint)
+    with pytest.raises(StorageError, match=r"after epoch 1 does not fit .*Missing key"):
+        run_oneshot(_study(SQLiteStorage(tmp_path / "r.db")), load_digits(), log=lambda _: None)
+    assert len(SQLiteStorage(tmp_path / "r.db").oneshot_epochs("oneshot")) == 1
 
 
 def _epochs(db: Path) -> int:

@@ -40,7 +40,7 @@ from archsearch.oneshot.gdas import GDAS
 from archsearch.oneshot.selection import CRITERIA, decide_round, selection_rounds
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
-from archsearch.storage import OneShotEpoch
+from archsearch.storage import OneShotEpoch, StorageError
 from archsearch.strategy.base import Strategy, seen_keys
 from archsearch.study import Budget, StopReason, Study, derive_seed
 from archsearch.trial import FrozenTrial
@@ -409,6 +409,30 @@ def _eigenvalue(search: BilevelSearch, data: SearchData, batch_size: int) -> dic
     return {"hessian_eigenvalue": value, "hessian_seconds": time.perf_counter() - began}
 
 
+def _resume(search: BilevelSearch, state: dict[str, Any], study: str, epochs: int) -> None:
+    """Load the last checkpoint into ``search``, or say why it does not fit.
+
+    A checkpoint fits only the supernet and optimisers that wrote it: a config whose space
+    or one-shot settings changed since, or an archsearch version whose supernet gained a
+    buffer, cannot resume it, and torch's own message names tensors, not what to do.
+    """
+    try:
+        search.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise StorageError(
+            f"study {study!r}: the checkpoint after epoch {epochs} does not fit the supernet "
+            f"this config builds with this archsearch version ({type(error).__name__}: "
+            f"{_shorten(str(error))}); resume with the config and version that "
+            "started it, or start a new study"
+        ) from error
+
+
+def _shorten(message: str, limit: int = 300) -> str:
+    """``message`` on one line, cut to ``limit`` characters (torch lists every tensor)."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None = None,
                 log: Callable[[str], None] = print) -> StopReason:
     """Run (or resume) the one-shot search of ``study`` (whose strategy is a
@@ -437,7 +461,8 @@ def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None 
         supernet = strategy.build_supernet(dataset.num_classes, data.input_shape[0]).to(device)
         search = strategy.make_search(supernet)
         if records:
-            search.load_state_dict(storage.load_oneshot_state(name, records[-1].epoch))
+            _resume(search, storage.load_oneshot_state(name, records[-1].epoch), name,
+                    len(records))
             log(f"resuming the {strategy.label} search after epoch {len(records)}")
         log(f"{strategy.label} search: {total} epochs, "
             f"{data.x_fit.shape[0]:,} + {data.x_val.shape[0]:,} images of "
