@@ -412,9 +412,10 @@ def _eigenvalue(search: BilevelSearch, data: SearchData, batch_size: int) -> dic
 def _resume(search: BilevelSearch, state: dict[str, Any], study: str, epochs: int) -> None:
     """Load the last checkpoint into ``search``, or say why it does not fit.
 
-    A checkpoint fits only the supernet and optimisers that wrote it: a config whose space
-    or one-shot settings changed since, or an archsearch version whose supernet gained a
-    buffer, cannot resume it, and torch's own message names tensors, not what to do.
+    A checkpoint fits only the supernet and optimisers that wrote it.  ``archsearch run``
+    refuses a changed config before this point, but a study built in Python with other
+    space or one-shot settings, or an archsearch version whose supernet gained a buffer,
+    reaches it, and torch's own message names tensors, not what to do.
     """
     try:
         search.load_state_dict(state)
