@@ -21,6 +21,7 @@ checkpoint holds the supernet and both optimisers.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -423,15 +424,9 @@ def _resume(search: BilevelSearch, state: dict[str, Any], study: str, epochs: in
         raise StorageError(
             f"study {study!r}: the checkpoint after epoch {epochs} does not fit the supernet "
             f"this config builds with this archsearch version ({type(error).__name__}: "
-            f"{_shorten(str(error))}); resume with the config and version that "
+            f"{textwrap.shorten(str(error), 300)}); resume with the config and version that "
             "started it, or start a new study"
         ) from error
-
-
-def _shorten(message: str, limit: int = 300) -> str:
-    """``message`` on one line, cut to ``limit`` characters (torch lists every tensor)."""
-    line = " ".join(message.split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def run_oneshot(study: Study, dataset: Dataset | None, *, seconds: float | None = None,
