@@ -19,11 +19,7 @@ from typing import Any
 import yaml
 
 from archsearch import registry
-
-
-class ConfigError(ValueError):
-    """A configuration problem, stated in one line."""
-
+from archsearch.errors import ConfigError
 
 #: Constructor arguments the library supplies itself; a config may not set them.
 _INJECTED = {"space", "seed", "dataset", "self"}

@@ -19,12 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from archsearch.errors import StorageError
 from archsearch.space.genotype import Genotype
 from archsearch.trial import FrozenTrial, TrialState, oriented
-
-
-class StorageError(RuntimeError):
-    """The record cannot be opened or does not match the study asked for."""
 
 
 @dataclass(frozen=True)

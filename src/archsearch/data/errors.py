@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from archsearch.errors import DataError as _BaseDataError
 
-class DataError(ValueError):
+
+class DataError(_BaseDataError):
     """A dataset that cannot be loaded.
 
     The message is a single line that names the path (or array, or file inside an archive)

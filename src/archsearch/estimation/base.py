@@ -6,16 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from archsearch.errors import TrialFailed as TrialFailed  # re-exported
+from archsearch.errors import TrialTimeout as TrialTimeout  # re-exported
 from archsearch.space.genotype import Genotype
-
-
-class TrialFailed(RuntimeError):
-    """An evaluation that cannot give a number (NaN loss, timeout, ...); the study records
-    the message as the trial's error and goes on."""
-
-
-class TrialTimeout(TrialFailed):
-    """The evaluation passed its time limit."""
 
 
 @dataclass(frozen=True)

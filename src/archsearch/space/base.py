@@ -13,19 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from archsearch.errors import InvalidGenotype, SpaceTooLarge
 from archsearch.space.decisions import Decision
 from archsearch.space.genotype import Genotype, Value
 
 #: Grid search refuses to enumerate spaces larger than this unless told otherwise.
 DEFAULT_ENUMERATION_LIMIT = 1_000_000
-
-
-class InvalidGenotype(ValueError):
-    """A genotype that does not belong to the space it was given to."""
-
-
-class SpaceTooLarge(ValueError):
-    """The space has too many architectures to enumerate."""
 
 
 class SearchSpace(ABC):

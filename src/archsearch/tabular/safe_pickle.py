@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle names a global that is not on the loader's allow-list."""
+from archsearch.errors import BenchmarkNotInstalled, UnsafePickleError
 
 
 class StateRecord:
@@ -128,10 +126,6 @@ def safe_load(path: str | os.PathLike[str], allowed: Mapping[tuple[str, str], An
 def safe_loads(data: bytes, allowed: Mapping[tuple[str, str], Any]) -> Any:
     """Unpickle bytes admitting only the globals in ``allowed``."""
     return RestrictedUnpickler(io.BytesIO(data), allowed).load()
-
-
-class BenchmarkNotInstalled(ImportError):
-    """A benchmark table's package is missing."""
 
 
 def find_package_file(package: str, relative: str, distribution: str) -> str:
