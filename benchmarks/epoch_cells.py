@@ -15,7 +15,8 @@ import argparse
 import re
 from pathlib import Path
 
-from archsearch.tabular.nb201 import NB201Estimator, NB201Space
+from archsearch.space.nb201 import NB201Space
+from archsearch.tabular.nb201 import NB201Estimator
 
 #: "epoch  14/15  train loss ... |op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 _EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/(\d+)\s.*\s(\|\S+\|)\s*$")

@@ -76,7 +76,8 @@ def main() -> None:
     print(f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, seed 0, one run per row")
 
-    from archsearch.tabular.nb201 import NB201Estimator, NB201Space
+    from archsearch.space.nb201 import NB201Space
+    from archsearch.tabular.nb201 import NB201Estimator
 
     digits = load_dataset("digits")
     image_space = MultiBranchSpace("image", max_depth=4, widths=(16, 32, 64))

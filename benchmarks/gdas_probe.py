@@ -39,9 +39,10 @@ from archsearch.data import load_dataset
 from archsearch.nn.supernet import Mixture, Supernet
 from archsearch.oneshot.gdas import GDAS
 from archsearch.oneshot.runner import OneShotStrategy, prepare_search_data, run_oneshot
+from archsearch.space.nb201 import NB201_EDGE_NAMES, NB201Space
 from archsearch.storage import InMemoryStorage
 from archsearch.study import Study
-from archsearch.tabular.nb201 import NB201_EDGE_NAMES, NB201Estimator, NB201Space
+from archsearch.tabular.nb201 import NB201Estimator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oneshot_nb201 import PRESETS, _parse_value  # noqa: E402  (a sibling script)

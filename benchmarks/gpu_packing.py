@@ -23,9 +23,9 @@ from archsearch.data import load_dataset
 from archsearch.data.dataset import Dataset
 from archsearch.estimation.training import TrainingEstimator
 from archsearch.execution import ProcessExecutor
+from archsearch.space.nb201 import NB201Space
 from archsearch.strategy import RandomSearch
 from archsearch.study import Budget, Study
-from archsearch.tabular.nb201 import NB201Space
 
 
 def subset(data: Dataset, n_train: int, n_test: int, seed: int = 0) -> Dataset:

@@ -66,9 +66,10 @@ import torch
 from archsearch.data import load_dataset
 from archsearch.nn.supernet import nb201_cell_from_weights
 from archsearch.oneshot.runner import OneShotStrategy, run_oneshot
+from archsearch.space.nb201 import NB201Space
 from archsearch.storage import InMemoryStorage
 from archsearch.study import StopReason, Study
-from archsearch.tabular.nb201 import NB201Estimator, NB201Space
+from archsearch.tabular.nb201 import NB201Estimator
 
 #: Search settings per preset (OneShotStrategy's arguments; ``max_minutes`` is a guard on
 #: the search's wall time).  Images: ``max_images`` of the 50k training images (stratified),

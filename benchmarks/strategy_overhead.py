@@ -24,9 +24,10 @@ import numpy as np
 from archsearch import registry
 from archsearch.bench import parse_strategy, split_strategies
 from archsearch.space.genotype import Genotype
+from archsearch.space.nb201 import NB201Space
 from archsearch.strategy.base import Strategy
 from archsearch.study import Budget, Study
-from archsearch.tabular.nb201 import NB201Estimator, NB201Space
+from archsearch.tabular.nb201 import NB201Estimator
 from archsearch.trial import FrozenTrial
 
 DEFAULT = ("random,regularized-evolution,evolution,local-search,local-search[guided=true],"

@@ -34,7 +34,7 @@ def main() -> None:
 
     for name in args.datasets.split(","):
         start = time.perf_counter()
-        NBGraphEstimator(dataset=name)
+        NBGraphEstimator(table=name)
         print(f"nbgraph:{name} loaded in {time.perf_counter() - start:5.2f} s   {memory()}")
     print(f"torch imported: {'torch' in sys.modules}")
 

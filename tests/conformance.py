@@ -22,7 +22,7 @@ def _has(module: str) -> bool:
 def _tabular_spaces() -> dict[str, Callable[[], SearchSpace]]:
     out: dict[str, Callable[[], SearchSpace]] = {}
     try:
-        from archsearch.tabular.nb201 import NB201Space
+        from archsearch.space.nb201 import NB201Space
         from archsearch.tabular.nbgraph import NBGraphSpace
     except ImportError:  # the tabular module is optional while it is being built
         return out
@@ -51,15 +51,18 @@ STRATEGY_VARIANTS = ("local-search[guided=true]",)
 
 
 def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
-    """Every strategy in the registry, built with its defaults, and the variants."""
+    """Every ask/tell strategy in the registry (one-shot searches, which drive a supernet,
+    have their own tests), built with its defaults, and the variants."""
     from archsearch import registry
     from archsearch.bench import parse_strategy
 
     out: dict[str, Callable[[SearchSpace, int], Strategy]] = {}
-    for name in registry.STRATEGIES:
+    for name in registry.available("strategy"):
         try:
             cls = registry.resolve("strategy", name)
         except ImportError:  # an optional dependency (e.g. optuna) is absent
+            continue
+        if cls.driver is not Strategy.driver:  # not driven by ask/tell alone
             continue
         out[name] = lambda space, seed, cls=cls: cls(space, seed=seed)
     # Variants whose state differs from the default's are held to the same contract.

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from archsearch.bench import Oracle, parse_problem, parse_strategy, split_strategies, summarise
+from archsearch.bench import parse_problem, parse_strategy, split_strategies, summarise
 from archsearch.cli import main
+from archsearch.space import Genotype
+from archsearch.tabular import TableOptimum
 
+needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                  reason='needs Optuna: pip install "archsearch[optuna]"')
 needs_tables = pytest.mark.skipif(
     importlib.util.find_spec("analognasbench") is None
     or importlib.util.find_spec("nas_bench_graph") is None,
@@ -19,14 +23,16 @@ needs_tables = pytest.mark.skipif(
 
 def test_problem_names_are_checked() -> None:
     assert parse_problem("nb201") == ("nb201", {})
-    assert parse_problem("nbgraph:cora") == ("nbgraph", {"dataset": "cora"})
+    assert parse_problem("nbgraph:cora") == ("nbgraph", {"table": "cora"})
     for bad in ("nb101", "nbgraph", "nb201:cifar100"):
         with pytest.raises(ValueError):
             parse_problem(bad)
 
 
 def test_summary_regrets_are_computed_against_the_oracle() -> None:
-    oracle = Oracle(best_search=10.0, test_of_best_search=9.0, best_test=9.5)
+    cell = Genotype.of({"edge": "conv"})
+    oracle = TableOptimum(genotype=cell, val=10.0, test_at_best_val=9.0,
+                          best_test_genotype=cell, best_test=9.5)
     runs = [
         {"strategy": "a", "seed": 0, "search": [8.0] * 9 + [10.0], "test": [7.0] * 9 + [9.0]},
         {"strategy": "a", "seed": 1, "search": [6.0] * 10, "test": [9.5] * 10},
@@ -78,7 +84,6 @@ def test_strategy_specs_split_and_parse() -> None:
     specs = split_strategies("random, local-search[guided=true, initial_samples=5],optuna:tpe")
     assert specs == ["random", "local-search[guided=true, initial_samples=5]", "optuna:tpe"]
     assert parse_strategy(specs[1]) == ("local-search", {"guided": True, "initial_samples": 5})
-    assert parse_strategy("optuna:tpe") == ("optuna:tpe", {})
     with pytest.raises(ValueError, match="unknown key 'foo'"):
         parse_strategy("local-search[foo=1]")
     with pytest.raises(ValueError, match="expected int"):
@@ -104,3 +109,29 @@ def test_bench_passes_parameters_and_seeds(tmp_path: Path) -> None:
     assert runs[0] != run_one("nb201", "regularized-evolution", 7, 10, None, "test_accuracy")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["first_seed"] == 7
+
+
+@needs_optuna
+def test_optuna_strategy_specs_parse() -> None:
+    assert parse_strategy("optuna:tpe") == ("optuna:tpe", {})
+    with pytest.raises(ValueError, match="unknown key 'foo'"):
+        parse_strategy("optuna:tpe[foo=1]")
+
+
+@needs_tables
+def test_bench_on_the_proteins_table_uses_the_tables_own_space(tmp_path: Path) -> None:
+    """ogbn-proteins has its own ops; the space must be the one the table was read with
+    (the harness once built the default space and failed on every strategy)."""
+    from archsearch.bench import load_problem, run_one
+
+    space, estimator = load_problem("nbgraph:proteins")
+    assert space is estimator.space and "gat" not in space.decision("op0").choices
+    run = run_one("nbgraph:proteins", "random", 0, 5, None, "test_accuracy")
+    assert len(run["search"]) == 5 and run["stop"] == "BUDGET"
+
+
+def test_a_benchmark_setting_the_table_does_not_take_is_an_error() -> None:
+    from archsearch.bench import load_problem
+
+    with pytest.raises(ValueError, match="unknown key 'metric'"):
+        load_problem("nbgraph:cora", metric="baseline")

@@ -11,16 +11,15 @@ import torch
 
 from archsearch.data import Dataset, load_digits
 from archsearch.estimation.training import TrainingEstimator
-from archsearch.nn.builder import build_from_genotype
 from archsearch.nn.cells import AvgPool3x3, DartsNetwork, NB201Network, darts_reductions
 from archsearch.space import InvalidGenotype
 from archsearch.space.cells import DARTS_OPS, DartsSpace
+from archsearch.space.nb201 import NB201Space
 from archsearch.storage import InMemoryStorage
 from archsearch.strategy.evolution import Evolution
 from archsearch.strategy.random_search import RandomSearch
 from archsearch.strategy.reinforce import Reinforce
 from archsearch.study import Budget, Study
-from archsearch.tabular.nb201 import NB201Space
 
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
@@ -98,7 +97,7 @@ def test_nb201_network_shapes_and_zero_cells() -> None:
     space = NB201Space(channels=4, cells_per_stage=1)
     g = space.from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
                           "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
-    model = build_from_genotype(space, g, (1, 8, 8), 10)
+    model = space.build_network(g, (1, 8, 8), 10)
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     # 3 stages of 1 cell with 3 convs each, 2 residual blocks, stem and head.
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -115,7 +114,7 @@ def test_darts_network_shapes() -> None:
     space = DartsSpace(channels=4, cells=5)
     g = space.from_string(DARTS_V2)
     assert darts_reductions(8) == (2, 5) and darts_reductions(5) == (1, 3)
-    model = build_from_genotype(space, g, (3, 16, 16), 10)
+    model = space.build_network(g, (3, 16, 16), 10)
     assert isinstance(model, DartsNetwork)
     out = model(torch.randn(2, 3, 16, 16))
     assert out.shape == (2, 10)

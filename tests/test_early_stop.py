@@ -17,9 +17,9 @@ from archsearch.data import load_digits
 from archsearch.nn.supernet import DartsSupernet, Mixture, NB201Supernet, Supernet
 from archsearch.oneshot import DARTS, OneShotStrategy, run_oneshot
 from archsearch.oneshot.early_stop import EigenvalueStop, hessian_eigenvalue
+from archsearch.space.nb201 import NB201Space
 from archsearch.storage import InMemoryStorage, SQLiteStorage
 from archsearch.study import Study
-from archsearch.tabular.nb201 import NB201Space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

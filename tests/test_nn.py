@@ -11,15 +11,16 @@ import torch
 from torch import nn
 
 from archsearch.estimation.cost import count_flops, count_parameters, measure_latency
-from archsearch.nn import build_from_genotype, build_network
+from archsearch.nn import build_network
 from archsearch.space import ChainSpace, LayerSpec, MultiBranchSpace
 
 IMAGE_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
 ALL = dict(activations=("relu", "gelu", "silu", "tanh"), norms=("batchnorm", "layernorm", "none"))
 IMAGES = [(1, 8, 8), (3, 16, 16)]
 SPACES = {
-    "chain-image": (ChainSpace("image", ops=IMAGE_OPS, widths=(4, 8), **ALL), IMAGES),
-    "multi-image": (MultiBranchSpace("image", ops=IMAGE_OPS, widths=(4, 8), **ALL), IMAGES),
+    "chain-image": (ChainSpace("image", ops=IMAGE_OPS, widths=(4, 8), stem_width=6, **ALL), IMAGES),
+    "multi-image": (MultiBranchSpace("image", ops=IMAGE_OPS, widths=(4, 8), stem_width=6, **ALL),
+                    IMAGES),
     "chain-vector": (ChainSpace("vector", ops=("dense", "identity"), **ALL), [(20,)]),
     "multi-vector": (MultiBranchSpace("vector", ops=("dense", "identity"), **ALL), [(20,)]),
 }
@@ -39,7 +40,7 @@ def test_random_genotypes_build_and_train_one_step(name: str) -> None:
         for _ in range(30):
             genotype = space.sample(rng)
             merges |= {spec.merge for spec in space.layers(genotype)}
-            model = build_from_genotype(space, genotype, shape, num_classes=5, stem_width=6)
+            model = space.build_network(genotype, shape, num_classes=5)
             out = model(torch.randn(3, *shape))
             assert out.shape == (3, 5)
             out.sum().backward()  # every parameter that took part has a finite gradient
@@ -90,7 +91,7 @@ def test_flops_match_the_analytic_count() -> None:
 def test_cost_of_a_built_network() -> None:
     space = MultiBranchSpace("image", widths=(8,))
     genotype = space.sample(np.random.default_rng(1))
-    model = build_from_genotype(space, genotype, (1, 8, 8), 10)
+    model = space.build_network(genotype, (1, 8, 8), 10)
     model.train()
     assert count_parameters(model) > 0
     assert count_flops(model, (1, 8, 8)) > 0

@@ -40,9 +40,9 @@ from archsearch.oneshot import (
 )
 from archsearch.oneshot.selection import decide_round, selection_rounds
 from archsearch.space.cells import DartsSpace
+from archsearch.space.nb201 import NB201_OPS, NB201Space
 from archsearch.storage import InMemoryStorage, SQLiteStorage, StorageError
 from archsearch.study import Study
-from archsearch.tabular.nb201 import NB201_OPS, NB201Space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,9 +1,80 @@
 """archsearch: neural architecture search for PyTorch.
 
 The three parts of NAS live in ``archsearch.space`` (what can be built),
-``archsearch.strategy`` (what to try next) and ``archsearch.estimation`` (how good a
-candidate is); ``archsearch.study`` runs the loop and ``archsearch.storage`` keeps its
-record.  Importing this package loads no data and imports no torch.
+``archsearch.strategy`` and ``archsearch.oneshot`` (what to try next) and
+``archsearch.estimation`` (how good a candidate is); ``archsearch.study`` keeps the record
+of a search and ``archsearch.loop`` runs it.  Importing this package loads no data and
+imports no torch.
+
+>>> import archsearch
+>>> space = archsearch.ChainSpace("vector", max_depth=2)
+>>> study = archsearch.create_study(space, strategy="random", seed=0)
+>>> study.optimize(lambda genotype: float(genotype["depth"]), trials=4).name
+'BUDGET'
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+from archsearch.api import create_study, prepare, run  # noqa: E402
+from archsearch.errors import (  # noqa: E402
+    ArchsearchError,
+    ConfigError,
+    InvalidGenotype,
+    RepeatedFailure,
+    StorageError,
+    StudyLocked,
+    TrialFailed,
+)
+from archsearch.estimation.base import Estimator, TrialContext  # noqa: E402
+from archsearch.loop import Budget, StopReason  # noqa: E402
+from archsearch.registry import register  # noqa: E402
+from archsearch.space import (  # noqa: E402
+    ChainSpace,
+    DartsSpace,
+    DecisionSpace,
+    Genotype,
+    MultiBranchSpace,
+    NB201Space,
+    SearchSpace,
+    TrainableSpace,
+    categorical,
+    int_range,
+    when,
+)
+from archsearch.strategy.base import Strategy  # noqa: E402
+from archsearch.study import Study  # noqa: E402
+from archsearch.trial import FrozenTrial, TrialState  # noqa: E402
+
+__all__ = [
+    "ArchsearchError",
+    "Budget",
+    "ChainSpace",
+    "ConfigError",
+    "DartsSpace",
+    "DecisionSpace",
+    "Estimator",
+    "FrozenTrial",
+    "Genotype",
+    "InvalidGenotype",
+    "MultiBranchSpace",
+    "NB201Space",
+    "RepeatedFailure",
+    "SearchSpace",
+    "StopReason",
+    "StorageError",
+    "Strategy",
+    "Study",
+    "StudyLocked",
+    "TrainableSpace",
+    "TrialContext",
+    "TrialFailed",
+    "TrialState",
+    "__version__",
+    "categorical",
+    "create_study",
+    "int_range",
+    "prepare",
+    "register",
+    "run",
+    "when",
+]

@@ -12,7 +12,6 @@ architecture minus the incumbent's test metric).
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -20,7 +19,6 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -30,23 +28,15 @@ import numpy as np
 import yaml
 
 from archsearch import registry
-from archsearch.estimation.base import Estimator
+from archsearch.config import check_params
+from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.study import Budget, Study
+from archsearch.tabular.table import TableEstimator, TableOptimum
 from archsearch.trial import FrozenTrial
 
 #: Budgets at which summary.json reports regrets (those up to the run's budget).
 REPORT_BUDGETS = (10, 25, 50, 100, 200, 300, 500, 1000)
-
-
-@dataclass(frozen=True)
-class Oracle:
-    """What the table says is best: the optimum of the search metric, the test metric of
-    the architecture that attains it, and the best test metric of any architecture."""
-
-    best_search: float
-    test_of_best_search: float
-    best_test: float
 
 
 def split_strategies(text: str) -> list[str]:
@@ -69,22 +59,17 @@ def split_strategies(text: str) -> list[str]:
 def parse_strategy(spec: str) -> tuple[str, dict[str, Any]]:
     """``"regularized-evolution[population_size=50, sample_size=25]"`` -> the name and its
     keyword arguments (values read as YAML scalars), checked against the constructor."""
-    from archsearch.config import ConfigError, check_params
-
     match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", spec)
     if match is None:
-        raise ValueError(f"bad strategy {spec!r}; expected name or name[key=value, ...]")
+        raise ConfigError(f"bad strategy {spec!r}; expected name or name[key=value, ...]")
     name, body = match.group(1), match.group(2) or ""
     params: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise ValueError(f"bad parameter {item!r} in {spec!r}; expected key=value")
+            raise ConfigError(f"bad parameter {item!r} in {spec!r}; expected key=value")
         params[key.strip()] = yaml.safe_load(value.strip())
-    try:
-        check_params(f"strategy {name}", registry.resolve("strategy", name), params)
-    except ConfigError as error:
-        raise ValueError(str(error)) from None
+    check_params(f"strategy {name}", registry.resolve("strategy", name), params)
     return name, params
 
 
@@ -92,42 +77,29 @@ def parse_problem(problem: str) -> tuple[str, dict[str, Any]]:
     """``nb201`` or ``nbgraph:cora`` -> (table name, keyword arguments)."""
     name, _, dataset = problem.partition(":")
     if name not in ("nb201", "nbgraph"):
-        raise ValueError(f"unknown benchmark space {problem!r}; use nb201 or nbgraph:<dataset>")
+        raise ConfigError(f"unknown benchmark space {problem!r}; use nb201 or nbgraph:<dataset>")
     if name == "nbgraph" and not dataset:
-        raise ValueError("nbgraph needs a dataset, e.g. nbgraph:cora")
+        raise ConfigError("nbgraph needs a dataset, e.g. nbgraph:cora")
     if name == "nb201" and dataset:
-        raise ValueError(f"nb201 takes no dataset (got {dataset!r})")
-    return name, ({"dataset": dataset} if dataset else {})
-
-
-def _construct(kind: str, name: str, params: dict[str, Any]) -> Any:
-    cls = registry.resolve(kind, name)
-    accepted = inspect.signature(cls).parameters
-    return cls(**{k: v for k, v in params.items() if k in accepted})
+        raise ConfigError(f"nb201 takes no dataset (got {dataset!r})")
+    return name, ({"table": dataset} if dataset else {})
 
 
 @lru_cache(maxsize=8)
-def load_problem(problem: str, metric: str | None = None) -> tuple[SearchSpace, Estimator]:
-    """The space and estimator of a benchmark; cached so a worker loads each table once."""
+def load_problem(problem: str, metric: str | None = None) -> tuple[SearchSpace, TableEstimator]:
+    """The space and estimator of a benchmark: the space is the one the table was read
+    with (``estimator.space``: NAS-Bench-Graph's proteins table has its own ops); cached,
+    so a worker loads each table once."""
     name, params = parse_problem(problem)
-    estimator_params = dict(params, **({"metric": metric} if metric else {}))
-    return _construct("space", name, params), _construct("estimator", name, estimator_params)
-
-
-def compute_oracle(space: SearchSpace, estimator: Estimator, test_metric: str) -> Oracle:
-    """Look up every architecture once (a table makes this cheap)."""
-    from archsearch.estimation.base import TrialContext
-
-    context = TrialContext(number=0, seed=0)
-    best = (-math.inf, -math.inf)
-    best_test = -math.inf
-    sign = 1.0 if estimator.direction == "maximize" else -1.0
-    for genotype in space.enumerate():
-        metrics = estimator.evaluate(genotype, context)
-        search, test = sign * metrics[estimator.objective], sign * metrics[test_metric]
-        best = max(best, (search, test))  # ties on search: the better test, as the table's
-        best_test = max(best_test, test)
-    return Oracle(sign * best[0], sign * best[1], sign * best_test)
+    if metric:
+        params["metric"] = metric
+    target = registry.resolve("estimator", name)
+    check_params(f"estimator ({problem})", target, params)
+    estimator = registry.construct("estimator", target, params)
+    space = getattr(estimator, "space", None)
+    if not isinstance(estimator, TableEstimator) or not isinstance(space, SearchSpace):
+        raise ConfigError(f"{problem!r} is not a benchmark table")
+    return space, estimator
 
 
 def run_one(
@@ -160,7 +132,8 @@ def run_one(
 
     strategy_obj = strategy_cls(space, seed=seed, **params)
     study = Study(space, strategy_obj, estimator, seed=seed)
-    reason = study.optimize(Budget(trials=budget, count_repeats=count_repeats), callbacks=[record])
+    reason = study.optimize(budget=Budget(trials=budget, count_repeats=count_repeats),
+                            callbacks=[record])
     return {"strategy": strategy, "seed": seed, "stop": reason.name,
             "search": search_curve, "test": test_curve}
 
@@ -172,15 +145,18 @@ def _pad(curve: Sequence[float], n: int) -> list[float]:
     return out + [last] * (n - len(out))
 
 
-def summarise(runs: Sequence[dict[str, Any]], oracle: Oracle, budget: int,
+def summarise(runs: Sequence[dict[str, Any]], oracle: TableOptimum, budget: int,
               direction: str = "maximize") -> dict[str, Any]:
     """Mean, std and median of both regrets at the report budgets, per strategy."""
     sign = 1.0 if direction == "maximize" else -1.0
-    out: dict[str, Any] = {"oracle": asdict(oracle), "budget": budget, "strategies": {}}
+    out: dict[str, Any] = {"oracle": {"best_search": oracle.val,
+                                      "test_of_best_search": oracle.test_at_best_val,
+                                      "best_test": oracle.best_test},
+                           "budget": budget, "strategies": {}}
     for name in dict.fromkeys(r["strategy"] for r in runs):
         mine = [r for r in runs if r["strategy"] == name]
-        search = sign * (oracle.best_search - np.array([_pad(r["search"], budget) for r in mine]))
-        test = sign * (oracle.test_of_best_search - np.array([_pad(r["test"], budget) for r in mine]))
+        search = sign * (oracle.val - np.array([_pad(r["search"], budget) for r in mine]))
+        test = sign * (oracle.test_at_best_val - np.array([_pad(r["test"], budget) for r in mine]))
         at: dict[str, Any] = {}
         for b in [b for b in REPORT_BUDGETS if b <= budget] or [budget]:
             at[str(b)] = {
@@ -216,7 +192,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_regret(runs: Sequence[dict[str, Any]], oracle: Oracle, budget: int, path: Path,
+def plot_regret(runs: Sequence[dict[str, Any]], oracle: TableOptimum, budget: int, path: Path,
                 title: str, direction: str = "maximize") -> bool:
     """Mean regret with a 95% confidence band, log scale; False if matplotlib is absent.
     A mean at or below zero (test regret can be negative) is drawn at the floor."""
@@ -229,8 +205,8 @@ def plot_regret(runs: Sequence[dict[str, Any]], oracle: Oracle, budget: int, pat
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     x = np.arange(1, budget + 1)
-    for ax, kind, best in ((axes[0], "search", oracle.best_search),
-                           (axes[1], "test", oracle.test_of_best_search)):
+    for ax, kind, best in ((axes[0], "search", oracle.val),
+                           (axes[1], "test", oracle.test_at_best_val)):
         for name in dict.fromkeys(r["strategy"] for r in runs):
             sign = 1.0 if direction == "maximize" else -1.0
             curves = sign * (best - np.array([_pad(r[kind], budget) for r in runs
@@ -270,11 +246,11 @@ def run_bench(
     """Run every strategy (a name, or ``name[key=value, ...]``) for seeds ``first_seed`` to
     ``first_seed + seeds - 1``; write the four outputs, return the summary."""
     if budget < 1 or seeds < 1:
-        raise ValueError("budget and seeds must be at least 1")
+        raise ConfigError("budget and seeds must be at least 1")
     for spec in strategies:
         parse_strategy(spec)  # fail before any work on a bad name or parameter
     space, estimator = load_problem(problem, metric)
-    oracle = compute_oracle(space, estimator, test_metric)
+    oracle = estimator.oracle(test_metric)
     jobs = [(problem, s, seed, budget, metric, test_metric, count_repeats) for s in strategies
             for seed in range(first_seed, first_seed + seeds)]
     workers = workers or os.cpu_count() or 1

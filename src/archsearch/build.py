@@ -1,17 +1,25 @@
-"""From a validated ``Config`` to live components and a ``Study``."""
+"""From a validated ``Config`` to live components and a ``Study``.
+
+Components are built twice on the way: once without data (``check_components``, when
+the config is loaded, so a bad setting is an error before any data loads), then with it.
+A constructor gets the values archsearch supplies (``registry.INJECTED``: the space, the
+seed, the dataset) only where its signature names them, so an estimator of a user's own
+receives the dataset just as the training estimator does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archsearch import registry
-from archsearch.config import Config, ConfigError
+from archsearch.config import Component, Config
+from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator
 from archsearch.execution.base import Executor
 from archsearch.space.base import SearchSpace
-from archsearch.storage import Storage, StorageError, open_storage
+from archsearch.storage import Storage, open_storage
 from archsearch.strategy.base import Strategy
 from archsearch.study import Study
 
@@ -24,26 +32,53 @@ class Components:
     dataset: Any = None
 
 
-def build_components(
-    config: Config, progress: Callable[[int, int], None] | None = None
-) -> Components:
-    dataset = None
-    if config.data is not None:
-        from archsearch.data import load_dataset  # imports torch-free numpy loaders only
+def component(kind: str, spec: Component, **injected: Any) -> Any:
+    """The component ``spec`` names, built with its settings and the injected values."""
+    target = registry.resolve(kind, spec.name)
+    return registry.construct(kind, target, dict(spec.params), **injected)
 
-        dataset = load_dataset(config.data, progress=progress)
-    space_params = dict(config.space.params)
-    if config.space.name in ("chain", "multi-branch") and dataset is not None:
-        space_params.setdefault("modality", dataset.modality)
-    space = registry.resolve("space", config.space.name)(**space_params)
-    strategy = registry.resolve("strategy", config.strategy.name)(
-        space, seed=config.study.seed, **config.strategy.params)
-    estimator_cls = registry.resolve("estimator", config.estimator.name)
-    if config.estimator.name == "training":
-        estimator = estimator_cls(dataset=dataset, space=space, **config.estimator.params)
-    else:
-        estimator = estimator_cls(**config.estimator.params)
+
+def resolved_space(config: Config, modality: str | None) -> Component:
+    """The config's space with what the data decides filled in: a space that takes a
+    ``modality`` and was not given one gets the data's."""
+    params = dict(config.space.params)
+    target = registry.resolve("space", config.space.name)
+    takes_modality = any(name == "modality" for name, _, _ in registry.settings(target))
+    if modality is not None and "modality" not in params and takes_modality:
+        params["modality"] = modality
+    return Component(config.space.name, params)
+
+
+def build_components(config: Config, dataset: Any = None, *,
+                     modality: str | None = None) -> Components:
+    """Space, strategy and estimator of ``config``; with ``dataset`` None (a check before
+    loading data), ``modality`` stands in for the data's."""
+    if dataset is not None:
+        modality = dataset.modality
+    space = component("space", resolved_space(config, modality))
+    strategy = component("strategy", config.strategy, space=space, seed=config.study.seed)
+    estimator = component("estimator", config.estimator, space=space, dataset=dataset)
     return Components(space, strategy, estimator, dataset)
+
+
+def check_components(config: Config) -> None:
+    """Build every component without data, so that a setting out of range is an error now,
+    before any data loads."""
+    modality = None
+    if config.data is not None:
+        from archsearch.data import peek_modality
+
+        modality = peek_modality(config.data)
+    build_components(config, None, modality=modality)
+    build_executor(config)
+
+
+def load_data(config: Config, progress: Callable[[int, int], None] | None = None) -> Any:
+    if config.data is None:
+        return None
+    from archsearch.data import load_dataset  # numpy loaders only, no torch
+
+    return load_dataset(config.data, progress=progress)
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
@@ -58,10 +93,11 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
     return None if old == new else f"{path}: {old!r} -> {new!r}"
 
 
-def build_study(
-    config: Config, components: Components, storage: Storage | None = None
-) -> Study:
-    """The study named in the config, resumed if the storage already holds it."""
+def build_study(config: Config, components: Components, storage: Storage | None = None) -> Study:
+    """The study named in the config, resumed if the storage already holds it (with the
+    same search configuration: anything else is refused)."""
+    space = resolved_space(config, getattr(components.dataset, "modality", None))
+    config = replace(config, space=space)  # record what the data decided, e.g. the modality
     storage = storage if storage is not None else open_storage(config.study.storage)
     if config.study.name in storage.study_names():
         stored = storage.load_study(config.study.name).config
@@ -72,17 +108,17 @@ def build_study(
                     f"storage holds study {config.study.name!r} with another configuration "
                     f"({diff}); use a new storage path or study name"
                 )
-    try:
-        return Study(
-            components.space, components.strategy, components.estimator, storage,
-            name=config.study.name, seed=config.study.seed,
-            config={"search": config.search_part(), "full": config.to_dict()},
-            trial_timeout=config.study.trial_timeout,
-        )
-    except StorageError as err:
-        raise ConfigError(str(err)) from None
+    return Study(
+        components.space, components.strategy, components.estimator, storage,
+        name=config.study.name, seed=config.study.seed,
+        config={"search": config.search_part(), "full": config.to_dict()},
+        trial_timeout=config.study.trial_timeout,
+        stop_after_failures=config.study.stop_after_failures,
+        dataset=components.dataset,
+    )
 
 
 def build_executor(config: Config) -> Executor:
     """The executor the config names (serial by default)."""
-    return registry.resolve("executor", config.executor.name)(**config.executor.params)
+    executor: Executor = component("executor", config.executor)
+    return executor

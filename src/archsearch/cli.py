@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from archsearch import __version__, registry
-from archsearch.config import Component, Config, ConfigError, check_params, load_config, parse_config
+from archsearch.config import Config, parse_config
+from archsearch.errors import ArchsearchError, StorageError
 from archsearch.space.genotype import Genotype
-from archsearch.storage import OneShotEpoch, SQLiteStorage, StorageError
-from archsearch.trial import FrozenTrial, TrialState
+from archsearch.storage import OneShotEpoch, SQLiteStorage
+from archsearch.trial import FrozenTrial, TrialState, best_of
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -36,7 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="wall-time budget of this run, in seconds")
     run.add_argument("--executor", choices=["serial", "processes", "ray"],
                      help="where trials run (default: the config's, else serial)")
-    run.add_argument("--workers", type=int, help="trials in flight (processes and ray)")
+    run.add_argument("--workers", type=int,
+                     help="trials in flight (1: serial; more: processes, or ray's workers)")
+
+    listing = sub.add_parser("list", help="the spaces, strategies, estimators and executors "
+                                          "a config may name, with their settings")
+    listing.add_argument("kind", nargs="?", choices=["spaces", "strategies", "estimators",
+                                                     "executors"],
+                         help="one kind only (default: all four)")
 
     show = sub.add_parser("show", help="the trials of a study and its best architecture")
     show.add_argument("storage", type=Path)
@@ -73,11 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "show": _show, "export": _export, "bench": _bench}
+    commands = {"run": _run, "list": _list, "show": _show, "export": _export, "bench": _bench}
     try:
         return commands[args.command](args)
-    except (ConfigError, StorageError, ValueError, FileNotFoundError) as err:
-        errors.print(f"[red]error:[/red] {err}")
+    except ArchsearchError as err:  # a problem with the input: one line; a bug: a traceback
+        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
         return 2
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/yellow]: run the same command again to resume")
@@ -86,62 +93,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- run ---------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
-    from archsearch.build import build_components, build_executor, build_study
+    from archsearch.api import prepare
     from archsearch.progress import StudyProgress
-    from archsearch.study import Budget
 
-    config = load_config(args.config)
-    overrides = {k: getattr(args, k) for k in ("storage", "trials", "seed", "timeout")}
-    study_cfg = replace(config.study, **{k: v for k, v in overrides.items() if v is not None})
-    if study_cfg.storage is None:
-        study_cfg = replace(study_cfg, storage=f"runs/{study_cfg.name}.db")
-    config = replace(config, study=study_cfg)
-    if args.executor or args.workers:
-        name = args.executor or config.executor.name
-        if name == "serial" and args.workers and args.workers > 1:
-            name = "processes"  # --workers alone asks for parallel trials
-        params = dict(config.executor.params) if name == config.executor.name else {}
-        if args.workers:
-            params["workers"] = args.workers
-        check_params(f"executor ({name})", registry.resolve("executor", name), params)
-        config = replace(config, executor=Component(name, params))
-    executor = build_executor(config)
-
+    overrides = {k: getattr(args, k) for k in
+                 ("storage", "trials", "seed", "timeout", "executor", "workers")}
     with console.status("loading data and building the search") as status:
         def on_decode(done: int, total: int) -> None:
             status.update(f"decoding images {done:,}/{total:,}")
-        components = build_components(config, progress=on_decode)
-    # Record the resolved space (e.g. the modality taken from the data) with the study.
-    space_params = {**config.space.params, **_resolved_space_params(components.space)}
-    config = replace(config, space=Component(config.space.name, space_params))
-    study = build_study(config, components)
-    console.print(f"study [bold]{study.name}[/bold] in {study_cfg.storage}: "
-                  f"{components.space.describe()}, strategy {config.strategy.name}, "
-                  f"objective {study.estimator.objective}")
-    if registry.is_oneshot(config.strategy.name):
-        # A one-shot search trains a supernet, then the study evaluates the derived cell.
-        from archsearch.oneshot.runner import run_oneshot
-
-        reason = run_oneshot(study, components.dataset, seconds=study_cfg.timeout,
-                             log=lambda line: console.print(line, markup=False))
+        prepared = prepare(args.config, progress=on_decode, **overrides)
+    config, budget = prepared.config, prepared.budget
+    with prepared.study as study:
+        console.print(f"study [bold]{study.name}[/bold] in {config.study.storage}: "
+                      f"{study.space.describe()}, strategy {config.strategy.name}, "
+                      f"objective {study.objective}")
+        if study.n_evaluated:
+            running = sum(1 for t in study.trials if not t.finished)
+            console.print(f"resuming: {study.n_evaluated} trials finished, {running} to rerun")
+        with StudyProgress(console, study, budget) as progress:
+            reason = study.optimize(
+                budget=budget, callbacks=[progress.on_trial], executor=prepared.executor,
+                max_retries=config.study.max_retries,
+                log=lambda line: progress.print(line))
         console.print(f"stopped: {reason.value}")
         _print_best(study.best_trial, study.space.format)
-        return 0
-    if study.n_evaluated:
-        running = sum(1 for t in study.trials if not t.finished)
-        console.print(f"resuming: {study.n_evaluated} trials finished, {running} to rerun")
-    budget = Budget(trials=study_cfg.trials, seconds=study_cfg.timeout)
-    with StudyProgress(console, study, budget) as progress:
-        reason = study.optimize(budget, callbacks=[progress.on_trial], executor=executor,
-                                max_retries=study_cfg.max_retries)
-    console.print(f"stopped: {reason.value}")
-    _print_best(study.best_trial, study.space.format)
     return 0
 
 
-def _resolved_space_params(space: Any) -> dict[str, Any]:
-    modality = getattr(space, "modality", None)
-    return {"modality": modality} if modality is not None else {}
+def _list(args: argparse.Namespace) -> int:
+    kinds = {"spaces": "space", "strategies": "strategy", "estimators": "estimator",
+             "executors": "executor"}
+    chosen = [args.kind] if args.kind else list(kinds)
+    for plural in chosen:
+        kind = kinds[plural]
+        table = Table(title=f"{plural} (entry-point group {registry.GROUPS[kind]})",
+                      title_justify="left")
+        for column in ("name", "settings (default)", "class"):
+            table.add_column(column, overflow="fold")
+        for name, path in registry.available(kind).items():
+            try:
+                target = registry.resolve(kind, name)
+                described = ", ".join(f"{key}={default}" for key, _, default
+                                      in registry.settings(target)) or "-"
+            except ArchsearchError as err:  # e.g. an optional package is missing
+                described = f"[dim]unavailable: {err}[/dim]"
+            table.add_row(name, described, path)
+        console.print(table)
+    return 0
 
 
 def _print_best(best: FrozenTrial | None, fmt: Any) -> None:
@@ -179,23 +177,20 @@ def _stored_config(storage: SQLiteStorage, study: str) -> Config:
 
 
 def _space_formatter(config: Config) -> Any:
+    from archsearch.build import component
+
     try:
-        space = registry.resolve("space", config.space.name)(**config.space.params)
-    except Exception:  # noqa: BLE001 - an optional package may be missing: show raw JSON
+        space = component("space", config.space)
+    except ArchsearchError:  # e.g. a space of a package not installed here: raw JSON
         return lambda g: g.to_json()
     return space.format
-
-
-def _best(trials: list[FrozenTrial]) -> FrozenTrial | None:
-    done = [t for t in trials if t.score is not None and not t.cached]
-    return max(done, key=lambda t: (t.score, -t.number)) if done else None
 
 
 def _show(args: argparse.Namespace) -> int:
     storage, name = _open(args.storage, args.study)
     info = storage.load_study(name)
     trials = storage.trials(name)
-    best = _best(trials)
+    best = best_of(trials)
     if args.json:
         print(json.dumps({
             "study": name, "seed": info.seed, "objective": info.objective,
@@ -274,7 +269,7 @@ def _export(args: argparse.Namespace) -> int:
         if chosen is None or chosen.state is not TrialState.COMPLETE:
             raise StorageError(f"trial {args.trial} is not a completed trial of {name!r}")
     else:
-        chosen = _best(trials)
+        chosen = best_of(trials)
         if chosen is None:
             raise StorageError(f"study {name!r} has no completed trial to export")
     info = storage.load_study(name)
@@ -282,8 +277,6 @@ def _export(args: argparse.Namespace) -> int:
                            retrain_full=args.retrain_full, console=console)
     console.print(f"exported trial {chosen.number} to {args.out}: {', '.join(written)}")
     return 0
-
-
 
 
 def _bench(args: argparse.Namespace) -> int:

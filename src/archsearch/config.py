@@ -21,9 +21,6 @@ import yaml
 from archsearch import registry
 from archsearch.errors import ConfigError
 
-#: Constructor arguments the library supplies itself; a config may not set them.
-_INJECTED = {"space", "seed", "dataset", "self"}
-
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -34,6 +31,19 @@ class StudyConfig:
     timeout: float | None = None
     trial_timeout: float | None = None
     max_retries: int = 2
+    #: Stop when this many trials in a row, from the start of a run, fail for the same
+    #: reason (0: never).
+    stop_after_failures: int = 5
+
+    def __post_init__(self) -> None:
+        for key, low in (("trials", 0), ("max_retries", 0), ("stop_after_failures", 0)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise ConfigError(f"study.{key}: must be >= {low}, got {value}")
+        for key in ("timeout", "trial_timeout"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"study.{key}: must be > 0 seconds, got {value}")
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def check_params(where: str, target: Any, params: Mapping[str, Any]) -> None:
     signature = inspect.signature(target)
     hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
     accepted = {n for n, p in signature.parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - _INJECTED - preset
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - registry.INJECTED - preset
     for key, value in params.items():
         if key not in accepted:
             raise ConfigError(f"{where}: unknown key {key!r}; accepted: {', '.join(sorted(accepted))}")
@@ -119,12 +129,7 @@ def _component(section: str, raw: Any) -> Component:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
         raise ConfigError(f"{section}: expected a mapping with a 'name' (or just a name)")
     params = {k: v for k, v in raw.items() if k != "name"}
-    try:
-        cls = registry.resolve(section, raw["name"])
-    except ImportError as err:
-        raise ConfigError(f"{section} {raw['name']!r} needs an optional package: {err}") from None
-    except ValueError as err:
-        raise ConfigError(f"{section}: {err}") from None
+    cls = registry.resolve(section, raw["name"])
     check_params(f"{section} ({raw['name']})", cls, params)
     return Component(raw["name"], params)
 

@@ -46,8 +46,7 @@ def export_trial(
         metrics["network"] = {
             "space": {"name": config.space.name, **config.space.params},
             "input_shape": list(dataset.input_shape), "classes": list(dataset.classes),
-            "input_scale": float(model.standardize.scale), "stem_width":
-                getattr(components.estimator, "stem_width", 16),
+            "input_scale": float(model.standardize.scale),
         }
     metrics["architecture"] = components.space.format(trial.genotype)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
@@ -62,18 +61,18 @@ def load_exported(folder: str | Path) -> Any:
     from torch import nn
 
     from archsearch import registry
-    from archsearch.nn import build_from_genotype
     from archsearch.nn.ops import Standardize
     from archsearch.space.genotype import Genotype
 
     folder = Path(folder)
     info = json.loads((folder / "metrics.json").read_text())["network"]
     space_params = dict(info["space"])
+    if "stem_width" in info:  # exports of archsearch <= 0.1 kept it beside the space
+        space_params.setdefault("stem_width", info["stem_width"])
     space = registry.resolve("space", space_params.pop("name"))(**space_params)
     genotype = Genotype.from_json((folder / "genotype.json").read_text())
     shape = tuple(info["input_shape"])
-    net = build_from_genotype(space, genotype, shape, len(info["classes"]),
-                              stem_width=info["stem_width"])
+    net = space.build_network(genotype, shape, len(info["classes"]))
     channels = shape[0]
     model = nn.Sequential(OrderedDict(
         standardize=Standardize(info["input_scale"], torch.zeros(channels), torch.ones(channels)),

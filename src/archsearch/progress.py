@@ -14,7 +14,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from archsearch.study import Budget, Study
+from archsearch.loop import Budget
+from archsearch.study import Study
 from archsearch.trial import FrozenTrial
 
 
@@ -47,11 +48,15 @@ class StudyProgress:
                                           ("params", "params", ",.0f"),
                                           ("train_seconds", "s", ".1f"))
                 if name in trial.metrics)
-            status = f"{study.estimator.objective} {trial.value:.4f}{extra}"
+            status = f"{study.objective} {trial.value:.4f}{extra}"
         if trial.cached:
             status += " (repeat, from the record)"
         self._progress.console.print(f"trial {trial.number:>4}  {status}")
         self._progress.update(self._task, completed=study.n_evaluated, best=self._best_text())
+
+    def print(self, line: str) -> None:
+        """A driver's progress line (a one-shot search's epochs), above the bar."""
+        self._progress.console.print(line, markup=False, highlight=False)
 
     def __enter__(self) -> StudyProgress:
         self._progress.start()

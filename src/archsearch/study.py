@@ -1,9 +1,15 @@
-"""The loop that ties the three parts together: ask -> estimate -> record -> tell.
+"""The record's front: a study holds one space, one strategy, one estimator and their record.
 
 The study is the only writer of the record.  Everything random derives from one seed and
 the trial number, so a study that is killed and run again finishes exactly as one that
 never stopped: finished trials are kept, the trial that was running is rerun with the
 same architecture and seed, and the strategy's state is rebuilt by replaying ``tell``.
+How a search proceeds (the ask/tell loop, a one-shot search) is the strategy's driver,
+in ``archsearch.loop``; ``optimize`` runs it.
+
+A study on a SQLite record holds a lease on it (``archsearch.lease``) from creation to
+``close()``: a second live process that opens the same study is refused, while a study
+whose process died is taken over at once.
 """
 
 from __future__ import annotations
@@ -12,49 +18,26 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from archsearch import __version__
+from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext
-from archsearch.execution.base import Executor, SerialExecutor, run_job
+from archsearch.execution.base import Executor, run_job
+from archsearch.lease import StudyLease
+from archsearch.loop import Budget, Callback, RunSettings, StopReason
 from archsearch.space.base import SearchSpace
-from archsearch.storage import InMemoryStorage, Storage, StudyInfo
+from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage, StudyInfo
 from archsearch.strategy.base import Strategy
-from archsearch.trial import FrozenTrial, TrialState, oriented
+from archsearch.trial import FrozenTrial, TrialState, best_of, oriented
 
-Callback = Callable[["Study", FrozenTrial], None]
+__all__ = ["Budget", "Callback", "StopReason", "Study", "derive_seed", "trial_seed"]
 
-
-class StopReason(str, Enum):
-    BUDGET = "trial budget reached"
-    TIMEOUT = "time budget reached"
-    EXHAUSTED = "the strategy has nothing left to propose"
-    REPEATS = "the strategy kept proposing architectures already evaluated"
-
-
-@dataclass(frozen=True)
-class Budget:
-    """When to stop: ``trials`` evaluated in the whole study (a resumed study counts what it
-    already did), ``seconds`` of wall time in this run.  None means no limit.
-
-    Repeats of an evaluated architecture are answered from the record and do not count,
-    unless ``count_repeats`` (to compare with tools that spend a query on each repeat).
-    """
-
-    trials: int | None = None
-    seconds: float | None = None
-    count_repeats: bool = False
-
-    def __post_init__(self) -> None:
-        if self.trials is not None and self.trials < 0:
-            raise ValueError(f"the trial budget must be >= 0, got {self.trials}")
-        if self.seconds is not None and self.seconds <= 0:
-            raise ValueError(f"the time budget must be > 0 seconds, got {self.seconds}")
-
+DIRECTIONS = ("maximize", "minimize")
 
 def derive_seed(seed: int, number: int, stream: int) -> int:
     """An independent 32-bit seed for one purpose (stream) of one trial."""
@@ -64,50 +47,93 @@ def derive_seed(seed: int, number: int, stream: int) -> int:
 _ASK_STREAM, _TRIAL_STREAM = 0, 1
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The seed a trial's estimator gets (``TrialContext.seed``): a rerun after a crash, a
+    retry on another worker and ``archsearch export`` all train the same network."""
+    return derive_seed(seed, number, _TRIAL_STREAM)
+
+
 class Study:
     """A search: one space, one strategy, one estimator, one record.
+
+    Most code makes one with ``archsearch.create_study`` (names for the strategy and the
+    estimator, a plain function as the estimator) or ``archsearch.run`` (a YAML config).
 
     >>> from archsearch.space import ChainSpace
     >>> from archsearch.strategy import RandomSearch
     >>> space = ChainSpace("vector", max_depth=2)
-    >>> class Depth(Estimator):
-    ...     def evaluate(self, genotype, context):
-    ...         return {"val_accuracy": float(genotype["depth"])}
-    >>> study = Study(space, RandomSearch(space), Depth(), seed=0)
-    >>> study.optimize(Budget(trials=5)).name
+    >>> study = Study(space, RandomSearch(space), seed=0)
+    >>> study.optimize(lambda genotype: float(genotype["depth"]), trials=5).name
     'BUDGET'
     >>> len(study.trials)
     5
+
+    ``objective`` names the metric strategies see (default: the estimator's own, else
+    ``val_accuracy``), ``direction`` whether larger or smaller is better.  ``dataset`` is
+    the data a one-shot search trains its supernet on.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         strategy: Strategy,
-        estimator: Estimator,
+        estimator: Estimator | Callable[..., Any] | None = None,
         storage: Storage | None = None,
         *,
         name: str = "study",
         seed: int = 0,
+        objective: str | None = None,
+        direction: str | None = None,
         config: Mapping[str, Any] | None = None,
         trial_timeout: float | None = None,
         max_repeats: int = 1000,
+        stop_after_failures: int = 5,
+        dataset: Any = None,
     ) -> None:
-        if estimator.direction not in ("maximize", "minimize"):
-            raise ValueError(f"estimator direction must be maximize or minimize, "
-                             f"got {estimator.direction!r}")
-        self.space, self.strategy, self.estimator = space, strategy, estimator
+        if not isinstance(space, SearchSpace):
+            raise ConfigError(f"space must be a SearchSpace, got {type(space).__name__}")
+        if not isinstance(strategy, Strategy):
+            raise ConfigError(f"strategy must be a Strategy, got {type(strategy).__name__}")
+        if getattr(strategy, "seed", seed) != seed:
+            raise ConfigError(f"the strategy was built with seed {strategy.seed} but the study's "
+                              f"seed is {seed}: give the seed once (create_study builds the "
+                              "strategy with it)")
+        if stop_after_failures < 0:
+            raise ConfigError(f"stop_after_failures must be >= 0, got {stop_after_failures}")
+        own = estimator if isinstance(estimator, Estimator) else None
+        objective = objective or (own.objective if own else "val_accuracy")
+        direction = direction or (own.direction if own else "maximize")
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction must be maximize or minimize, got {direction!r}")
+        self.space, self.strategy = space, strategy
+        self.estimator: Estimator | None = None
+        self.dataset = dataset
         self.storage = storage if storage is not None else InMemoryStorage()
         self.trial_timeout = trial_timeout
         self.max_repeats = max_repeats
-        self.info = self.storage.open_study(StudyInfo(
-            name=name, seed=seed, direction=estimator.direction, objective=estimator.objective,
-            config=dict(config or {}), version=__version__,
-        ))
+        self.stop_after_failures = stop_after_failures
+        self._lease: StudyLease | None = None
+        if isinstance(self.storage, SQLiteStorage):
+            self._lease = StudyLease(self.storage.path, name)
+            self._lease.acquire()  # before reading: the record is ours from here on
+        try:
+            self.info = self.storage.open_study(StudyInfo(
+                name=name, seed=seed, direction=direction, objective=objective,
+                config=dict(config or {}), version=__version__,
+            ))
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+        if estimator is not None:
+            self.set_estimator(estimator)
+
+    def _load(self) -> None:
         # Trial numbers are 0..n-1, so a list indexed by number is the whole record.
-        self._trials: list[FrozenTrial] = self.storage.trials(name)
+        self._trials: list[FrozenTrial] = self.storage.trials(self.name)
         if [t.number for t in self._trials] != list(range(len(self._trials))):
-            raise ValueError(f"study {name!r} has gaps in its trial numbers; the record is damaged")
+            raise ConfigError(f"study {self.name!r} has gaps in its trial numbers; "
+                              "the record is damaged")
         self._by_key: dict[str, FrozenTrial] = {}
         finished = sorted((t for t in self._trials if t.finished),
                           key=lambda t: (t.finish_order or 0, t.number))
@@ -130,6 +156,14 @@ class Study:
         return self.info.seed
 
     @property
+    def objective(self) -> str:
+        return self.info.objective
+
+    @property
+    def direction(self) -> str:
+        return self.info.direction
+
+    @property
     def trials(self) -> list[FrozenTrial]:
         """Every trial, by number (a shared list: do not modify it)."""
         return self._trials
@@ -140,9 +174,29 @@ class Study:
         return self._n_evaluated
 
     @property
+    def n_cached(self) -> int:
+        """Finished trials answered from the record (repeats of an evaluated architecture)."""
+        return self._n_cached
+
+    @property
     def best_trial(self) -> FrozenTrial | None:
-        done = [t for t in self._trials if t.score is not None and not t.cached]
-        return max(done, key=lambda t: (t.score, -t.number)) if done else None
+        """The completed trial with the best objective (the earliest, if tied)."""
+        return best_of(self._trials)
+
+    # -- the estimator -------------------------------------------------------------------
+    def set_estimator(self, estimator: Estimator | Callable[..., Any]) -> None:
+        """Use ``estimator`` (an ``Estimator``, or a plain function of the genotype and
+        optionally the ``TrialContext``, see ``FunctionEstimator``) from now on."""
+        if not isinstance(estimator, Estimator):
+            from archsearch.estimation.function import FunctionEstimator
+
+            estimator = FunctionEstimator(estimator, self.objective, self.direction)
+        self.estimator = estimator
+
+    def require_estimator(self) -> Estimator:
+        if self.estimator is None:
+            raise ConfigError("the study has no estimator: pass one to create_study or optimize")
+        return self.estimator
 
     # -- ask and tell ----------------------------------------------------------------------
     def ask(self) -> FrozenTrial | None:
@@ -169,15 +223,18 @@ class Study:
         cached: bool = False,
     ) -> FrozenTrial:
         """Finish a trial with its metrics, or with an error message."""
-        value = None if metrics is None else metrics.get(self.estimator.objective)
-        if error is None and (value is None or not math.isfinite(float(value))):
-            error = (f"objective {self.estimator.objective!r} is missing" if value is None
-                     else f"objective {self.estimator.objective!r} is {value}")
+        value = None if metrics is None else metrics.get(self.objective)
+        if error is None and value is None:
+            reported = ", ".join(sorted(metrics or {})) or "nothing"
+            error = (f"objective {self.objective!r} is missing from the estimator's metrics "
+                     f"(it reported {reported})")
+        elif error is None and not math.isfinite(float(value)):  # type: ignore[arg-type]
+            error = f"objective {self.objective!r} is {value}"
         done = replace(
             trial,
             state=TrialState.FAILED if error else TrialState.COMPLETE,
             value=None if error else float(value),  # type: ignore[arg-type]
-            score=None if error else oriented(float(value), self.info.direction),  # type: ignore[arg-type]
+            score=None if error else oriented(float(value), self.direction),  # type: ignore[arg-type]
             metrics={k: float(v) for k, v in (metrics or {}).items()},
             error=error,
             finished_at=time.time(),
@@ -195,7 +252,7 @@ class Study:
     def context(self, trial: FrozenTrial, attempt: int = 0) -> TrialContext:
         """The trial's seed derives from the study seed and its number: a rerun after a
         crash, or a retry after a lost worker, trains the same network."""
-        return TrialContext(trial.number, derive_seed(self.seed, trial.number, _TRIAL_STREAM),
+        return TrialContext(trial.number, trial_seed(self.seed, trial.number),
                             self.trial_timeout, attempt)
 
     def answer_from_record(self, trial: FrozenTrial) -> FrozenTrial | None:
@@ -211,85 +268,56 @@ class Study:
         done = self.answer_from_record(trial)
         if done is not None:
             return done
-        outcome = run_job(self.estimator, trial.number, trial.genotype, self.context(trial))
+        outcome = run_job(self.require_estimator(), trial.number, trial.genotype,
+                          self.context(trial))
         return self.tell(trial, outcome.metrics, outcome.error)
 
+    # -- running a search ----------------------------------------------------------------
     def optimize(
         self,
-        budget: Budget,
+        estimator: Estimator | Callable[..., Any] | None = None,
+        trials: int | None = None,
+        *,
+        timeout: float | None = None,
+        budget: Budget | None = None,
         callbacks: Iterable[Callback] = (),
         executor: Executor | None = None,
         max_retries: int = 2,
+        log: Callable[[str], None] | None = None,
     ) -> StopReason:
-        """Keep ``executor.capacity`` trials in flight until the budget is spent or the
-        strategy has nothing left; every state change is recorded as it happens.
+        """Search until ``trials`` have been evaluated in the whole study (a resumed study
+        counts what it did before), ``timeout`` seconds have passed in this run, or the
+        strategy has nothing left; or as ``budget`` says (``Budget(count_repeats=True)``
+        also counts repeats).  ``estimator`` replaces the study's, if given.
 
-        A trial whose worker died is retried up to ``max_retries`` times, then failed.
-        A proposal whose architecture is still being evaluated waits for that result.
+        How the search proceeds is the strategy's driver (``Strategy.driver()``): the
+        ask/tell loop, or a one-shot search that trains a supernet first.  ``executor``
+        runs the evaluations (default: here, one at a time); ``log`` gets progress lines
+        of drivers that print some.
         """
-        callbacks = list(callbacks)
-        executor = executor if executor is not None else SerialExecutor()
-        start = time.monotonic()
-        in_flight: dict[int, FrozenTrial] = {}
-        attempts: dict[int, int] = {}
-        waiting: list[FrozenTrial] = []  # repeats of an architecture still in flight
-        repeats = 0
-        stop: StopReason | None = None
+        if estimator is not None:
+            self.set_estimator(estimator)
+        if budget is None:
+            budget = Budget(trials=trials, seconds=timeout)
+        elif trials is not None or timeout is not None:
+            raise ConfigError("give either budget or trials / timeout, not both")
+        settings = RunSettings(budget=budget, callbacks=tuple(callbacks), executor=executor,
+                               max_retries=max_retries,
+                               stop_after_failures=self.stop_after_failures,
+                               log=log or (lambda line: None))
+        return self.strategy.driver().run(self, settings)
 
-        def finish(done: FrozenTrial) -> None:
-            nonlocal repeats
-            repeats = repeats + 1 if done.cached else 0
-            for callback in callbacks:
-                callback(self, done)
+    # -- the lease -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Give up the lease on the record (a study object is done with)."""
+        if self._lease is not None:
+            self._lease.release()
 
-        executor.start(self.estimator)
-        try:
-            while True:
-                while stop is None and len(in_flight) < executor.capacity:
-                    used = self.n_evaluated + (self._n_cached if budget.count_repeats else 0)
-                    if budget.trials is not None and used + len(in_flight) >= budget.trials:
-                        stop = StopReason.BUDGET
-                    elif budget.seconds is not None and time.monotonic() - start >= budget.seconds:
-                        stop = StopReason.TIMEOUT
-                    elif repeats >= self.max_repeats:
-                        stop = StopReason.REPEATS
-                    if stop is not None:
-                        break
-                    trial = self.ask()
-                    if trial is None:
-                        stop = StopReason.EXHAUSTED
-                        break
-                    done = self.answer_from_record(trial)
-                    if done is not None:
-                        finish(done)
-                    elif any(t.key == trial.key for t in in_flight.values()):
-                        waiting.append(trial)  # told when the running twin finishes
-                        if len(waiting) >= executor.capacity:
-                            break  # a strategy stuck on pending work: let results arrive
-                    else:
-                        executor.submit(trial.number, trial.genotype, self.context(trial))
-                        in_flight[trial.number] = trial
-                if not in_flight:  # waiting trials always have a twin in flight
-                    return stop if stop is not None else StopReason.EXHAUSTED
-                for outcome in executor.wait():
-                    trial = in_flight.pop(outcome.number)
-                    tries = attempts.get(outcome.number, 0)
-                    if outcome.lost and tries < max_retries:
-                        attempts[outcome.number] = tries + 1
-                        executor.submit(trial.number, trial.genotype,
-                                        self.context(trial, tries + 1))
-                        in_flight[trial.number] = trial
-                        continue
-                    error = outcome.error
-                    if outcome.lost:
-                        error = f"{error}; gave up after {tries + 1} attempts"
-                    finish(self.tell(trial, outcome.metrics, error))
-                    for other in [t for t in waiting if t.key == trial.key]:
-                        waiting.remove(other)
-                        done = self.answer_from_record(other)
-                        finish(done if done is not None else self.evaluate(other))
-        finally:
-            executor.close()
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- internals -----------------------------------------------------------------------
     def _write(self, trial: FrozenTrial) -> None:
@@ -302,3 +330,8 @@ class Study:
     def _remember(self, trial: FrozenTrial) -> None:
         if trial.finished and not trial.cached and trial.key not in self._by_key:
             self._by_key[trial.key] = trial
+
+
+def storage_path(storage: Storage) -> Path | None:
+    """Where a storage keeps its record (None in memory)."""
+    return storage.path if isinstance(storage, SQLiteStorage) else None

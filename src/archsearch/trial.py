@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -48,6 +48,12 @@ class FrozenTrial:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+def best_of(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The completed trial with the best score (the earliest, if tied), repeats aside."""
+    done = [t for t in trials if t.score is not None and not t.cached]
+    return max(done, key=lambda t: (t.score, -t.number)) if done else None
 
 
 def oriented(value: float | None, direction: str) -> float | None:

@@ -4,7 +4,13 @@ loaded whole into a :class:`Dataset`.  Importing this package loads no data."""
 from archsearch.data.cache import CACHE_ENV, default_cache_dir
 from archsearch.data.dataset import Dataset
 from archsearch.data.errors import DataError
-from archsearch.data.loaders import BUILTIN_DATASETS, load_dataset, load_digits, load_npz
+from archsearch.data.loaders import (
+    BUILTIN_DATASETS,
+    load_dataset,
+    load_digits,
+    load_npz,
+    peek_modality,
+)
 from archsearch.data.split import stratified_split
 
 __all__ = [
@@ -16,5 +22,6 @@ __all__ = [
     "load_dataset",
     "load_digits",
     "load_npz",
+    "peek_modality",
     "stratified_split",
 ]

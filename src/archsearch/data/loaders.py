@@ -68,6 +68,28 @@ def load_dataset(
     raise DataError(f"unknown dataset format {quote(path)}: {_EXPECTED}")
 
 
+def peek_modality(name_or_path: str | os.PathLike[str]) -> str | None:
+    """``"image"`` or ``"vector"``, as ``load_dataset(name_or_path).modality`` would say,
+    without loading it (a ``.npz``'s ``x`` header is read, nothing else); None when it
+    cannot tell (the source is missing or unknown: ``load_dataset`` will say why)."""
+    if isinstance(name_or_path, str) and name_or_path in BUILTIN_DATASETS:
+        return "image"
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or (path.is_file() and is_tar_name(path)):
+        return "image"
+    if path.is_file() and path.name.lower().endswith(".npz"):
+        try:
+            with zipfile.ZipFile(path) as archive, archive.open("x.npy") as member:
+                major, _ = np.lib.format.read_magic(member)
+                read = (np.lib.format.read_array_header_1_0 if major == 1
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, _ = read(member)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        return "vector" if len(shape) == 2 else "image"
+    return None
+
+
 def load_digits() -> Dataset:
     """scikit-learn's digits: (N, 1, 8, 8) float32 in [0, 1], classes "0" to "9"."""
     from sklearn.datasets import load_digits as sklearn_digits

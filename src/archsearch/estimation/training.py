@@ -13,9 +13,8 @@ import math
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,11 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.data.dataset import Dataset
+from archsearch.data.split import stratified_split
+from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
 from archsearch.estimation.cost import count_flops, count_parameters, measure_latency
-from archsearch.nn.builder import build_from_genotype
+from archsearch.nn.device import autocast, resolve_device
 from archsearch.nn.ops import Standardize
-from archsearch.space.base import SearchSpace
+from archsearch.space.base import SearchSpace, TrainableSpace
 from archsearch.space.genotype import Genotype
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -36,8 +37,9 @@ SCHEDULES = ("cosine", "constant")
 
 
 @dataclass
-class _Tensors:
-    """The dataset on the device, standardised; ``scale``/``mean``/``std`` say how."""
+class DeviceData:
+    """A dataset on the device: fit, validation and test splits, standardised with the fit
+    split's per-channel ``mean`` and ``std`` after scaling by ``scale``."""
 
     device: torch.device
     x_fit: torch.Tensor
@@ -83,9 +85,9 @@ class TrainingEstimator(Estimator):
     and never used for selection.  ``context.timeout`` counts from the start of
     ``evaluate`` and is checked before every batch, in training and in scoring.
 
-    The network is ``archsearch.nn.build_from_genotype(space, genotype, ...)``: layer
-    spaces get ``stem_width``; cell spaces (``nb201``, ``darts``) build their macro network
-    at the space's own ``channels`` and depth.
+    The network is ``space.build_network(genotype, input_shape, num_classes)``: any space
+    that implements it (``archsearch.space.TrainableSpace``) can be trained, a user's own
+    included.
 
     Metrics: ``val_accuracy``, ``test_accuracy``, ``train_loss`` (last epoch's mean),
     ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training loop
@@ -97,8 +99,8 @@ class TrainingEstimator(Estimator):
 
     def __init__(
         self,
-        dataset: Dataset,
-        space: SearchSpace,
+        dataset: Dataset | None = None,
+        space: SearchSpace | None = None,
         *,
         epochs: int = 10,
         batch_size: int = 128,
@@ -111,7 +113,6 @@ class TrainingEstimator(Estimator):
         bf16: bool = False,
         split_seed: int = 0,
         latency_repeats: int = 20,
-        stem_width: int = 16,
     ) -> None:
         self.dataset = dataset
         self.space = space
@@ -126,8 +127,12 @@ class TrainingEstimator(Estimator):
         self.bf16 = bf16
         self.split_seed = split_seed
         self.latency_repeats = latency_repeats
-        self.stem_width = stem_width
-        self._tensors: _Tensors | None = None  # filled on first use
+        self._tensors: DeviceData | None = None  # filled on first use
+        self._check_args()
+        if space is not None and not isinstance(space, TrainableSpace):
+            raise ConfigError(
+                f"the training estimator builds networks, and the {type(space).__name__} "
+                "space cannot (it has no build_network; see archsearch.space.TrainableSpace)")
 
     def __getstate__(self) -> dict[str, Any]:
         # Device tensors do not travel to worker processes; each worker prepares its own.
@@ -160,7 +165,7 @@ class TrainingEstimator(Estimator):
                 "train_loss": trained.train_loss,
                 "train_seconds": trained.train_seconds,
                 "params": float(count_parameters(trained.model)),
-                "flops": float(count_flops(trained.model, self.dataset.input_shape)),
+                "flops": float(count_flops(trained.model, self._ready()[0].input_shape)),
                 "epochs": float(self.epochs),
             }
             if not include_validation:
@@ -174,10 +179,10 @@ class TrainingEstimator(Estimator):
     # -- one trial ------------------------------------------------------------------
 
     def _evaluate(
-        self, genotype: Genotype, seed: int, data: _Tensors, deadline: _Deadline
+        self, genotype: Genotype, seed: int, data: DeviceData, deadline: _Deadline
     ) -> dict[str, float]:
         trained = self._train(genotype, seed, data.x_fit, data.y_fit, deadline)
-        model, shape = trained.model, self.dataset.input_shape
+        model, shape = trained.model, self._ready()[0].input_shape
         metrics = {
             "val_accuracy": self._accuracy(model, data.x_val, data.y_val, deadline),
             "test_accuracy": self._accuracy(model, data.x_test, data.y_test, deadline),
@@ -201,15 +206,11 @@ class TrainingEstimator(Estimator):
         self._check_args()
         with torch.random.fork_rng(devices=[]):  # seed the init without touching global state
             torch.manual_seed(seed)
-            model = build_from_genotype(
-                self.space, genotype, self.dataset.input_shape, self.dataset.num_classes,
-                stem_width=self.stem_width,
-            )
+            dataset, space = self._ready()
+            model = space.build_network(genotype, dataset.input_shape, dataset.num_classes)
         model.to(x.device)
         optimizer = self._make_optimizer(model)
         order = torch.Generator().manual_seed(seed)  # batch order, on the CPU for portability
-        autocast = self._autocast(x.device)
-
         n = x.shape[0]
         batch = min(self.batch_size, n)
         steps = n // batch  # drop the last partial batch
@@ -225,7 +226,7 @@ class TrainingEstimator(Estimator):
                 for group in optimizer.param_groups:
                     group["lr"] = lrs[epoch * steps + step]
                 idx = perm[step * batch:(step + 1) * batch]
-                with autocast():
+                with autocast(self.bf16, x.device):
                     loss = F.cross_entropy(model(x[idx]), y[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -247,14 +248,13 @@ class TrainingEstimator(Estimator):
         if x.shape[0] == 0:
             return math.nan
         model.eval()
-        autocast = self._autocast(x.device)
         correct = torch.zeros((), dtype=torch.long, device=x.device)
         chunk = 4 * self.batch_size  # no activations kept for backward: larger batches fit
         with torch.no_grad():
             for i in range(0, x.shape[0], chunk):
                 if deadline is not None:
                     deadline.check()
-                with autocast():
+                with autocast(self.bf16, x.device):
                     logits = model(x[i:i + chunk])
                 correct += (logits.argmax(dim=1) == y[i:i + chunk]).sum()
         return float(correct) / x.shape[0]
@@ -264,6 +264,8 @@ class TrainingEstimator(Estimator):
     def _check_args(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.latency_repeats < 1:
             raise ValueError("epochs, batch_size and latency_repeats must be >= 1")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -284,50 +286,33 @@ class TrainingEstimator(Estimator):
         return [self.lr * 0.5 * (1 + math.cos(math.pi * t / total_steps))
                 for t in range(total_steps)]
 
-    def _autocast(
-        self, device: torch.device
-    ) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-        if self.bf16 and device.type == "cuda":
-            return partial(torch.autocast, "cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext
+    def _ready(self) -> tuple[Dataset, TrainableSpace]:
+        if self.dataset is None or not isinstance(self.space, TrainableSpace):
+            raise ConfigError("the training estimator needs a dataset and a space that builds "
+                              "networks (create_study(..., data=...) or data: in a config)")
+        return self.dataset, self.space
 
-    def _resolve_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
-    def _data(self) -> _Tensors:
-        device = self._resolve_device()
+    def _data(self) -> DeviceData:
+        dataset, _ = self._ready()
+        device = resolve_device(self.device)
         if self._tensors is None or self._tensors.device != device:
-            self._tensors = _prepare(self.dataset, self.val_fraction, self.split_seed, device)
+            self._tensors = prepare_tensors(dataset, self.val_fraction, self.split_seed,
+                                            device)
         return self._tensors
 
 
 def prepare_tensors(
     dataset: Dataset, val_fraction: float, split_seed: int, device: torch.device
-) -> _Tensors:
+) -> DeviceData:
     """The dataset on ``device``: fit and validation splits carved from the train arrays
-    (stratified, by ``split_seed``) and the test arrays, standardised with the fit split's
-    per-channel mean and std (the one-shot searches share this with the estimator)."""
-    return _prepare(dataset, val_fraction, split_seed, device)
-
-
-def _split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and validation indices: each class gives ``round(val_fraction * count)``."""
+    (``stratified_split``: ``val_fraction`` of every class, by ``split_seed``) and the test
+    arrays, standardised with the fit split's per-channel mean and std (the one-shot
+    searches share this with the estimator)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    val = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
-    val_idx = np.sort(np.concatenate([v[:round(val_fraction * v.size)] for v in val]))
+    fit_idx, val_idx = stratified_split(dataset.y_train, val_fraction, split_seed)
     if val_idx.size == 0:
         raise ValueError(f"val_fraction={val_fraction} leaves no validation examples")
-    fit = np.ones(y.shape[0], dtype=bool)
-    fit[val_idx] = False
-    return np.flatnonzero(fit), val_idx
-
-
-def _prepare(dataset: Dataset, val_fraction: float, seed: int, device: torch.device) -> _Tensors:
-    fit_idx, val_idx = _split(dataset.y_train, val_fraction, seed)
     scale = 1 / 255 if dataset.x_train.dtype == np.uint8 else 1.0
 
     def load(x: np.ndarray) -> torch.Tensor:
@@ -345,7 +330,7 @@ def _prepare(dataset: Dataset, val_fraction: float, seed: int, device: torch.dev
     def labels(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
 
-    return _Tensors(
+    return DeviceData(
         device=device,
         x_fit=standardize(x_fit),
         y_fit=labels(dataset.y_train[fit_idx]),

@@ -66,7 +66,10 @@ class SerialExecutor(Executor):
 
     capacity = 1
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 1) -> None:
+        if workers != 1:
+            raise ValueError(f"the serial executor runs one trial at a time (workers: 1), not "
+                             f"{workers}; use the processes or ray executor for more")
         self._estimator: Estimator | None = None
         self._done: list[Outcome] = []
 

@@ -5,7 +5,6 @@ from archsearch.nn.builder import (
     Layer,
     LayeredSpace,
     Network,
-    build_from_genotype,
     build_network,
 )
 from archsearch.nn.ops import (
@@ -21,7 +20,6 @@ __all__ = [
     "LayeredSpace",
     "Network",
     "Standardize",
-    "build_from_genotype",
     "build_network",
     "make_activation",
     "make_norm",

@@ -45,7 +45,7 @@ from archsearch.nn.cells import (
 )
 from archsearch.space.cells import DARTS_PRIMITIVES, DartsSpace
 from archsearch.space.genotype import Genotype
-from archsearch.tabular.nb201 import NB201_EDGE_NAMES, NB201_EDGES, NB201_OPS, NB201Space
+from archsearch.space.nb201 import NB201_EDGE_NAMES, NB201_EDGES, NB201_OPS, NB201Space
 
 #: Per edge, the weight of each op as 0-d tensors (rows of a Mixture, unbound once).
 _Rows = Sequence[Sequence[torch.Tensor]]
@@ -392,27 +392,3 @@ class DartsSupernet(Supernet):
                 start += n
             cells[kind] = edges
         return self.space.from_cells(cells["normal"], cells["reduce"])
-
-
-def supernet_for(space: object, *, num_classes: int, in_channels: int,
-                 auxiliary_skip: bool = False, auxiliary_op: str = "skip",
-                 include_none: bool = True, channels: int | None = None,
-                 cells: int | None = None) -> Supernet:
-    """The supernet of a cell space, at the space's size unless ``channels`` / ``cells``
-    (cells per stage for NAS-Bench-201, all cells for DARTS) say otherwise.
-    ``include_none=False`` keeps ``none`` out of NAS-Bench-201 derivations (the DARTS
-    supernet never derives it)."""
-    if isinstance(space, NB201Space):
-        return NB201Supernet(
-            channels=channels or space.channels,
-            cells_per_stage=cells or space.cells_per_stage, num_classes=num_classes,
-            in_channels=in_channels, auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op,
-            include_none=include_none)
-    if isinstance(space, DartsSpace):
-        ops = space.ops if "none" in space.ops else ("none", *space.ops)
-        return DartsSupernet(
-            channels=channels or space.channels, cells=cells or space.cells, steps=space.steps,
-            ops=ops, num_classes=num_classes, in_channels=in_channels,
-            auxiliary_skip=auxiliary_skip, auxiliary_op=auxiliary_op)
-    raise TypeError(f"one-shot search needs a cell space (nb201 or darts), "
-                    f"not a {type(space).__name__}")

@@ -40,7 +40,7 @@ import torch
 from archsearch.nn.supernet import Mixture, Supernet, darts_edge_sources
 from archsearch.space.base import SearchSpace
 from archsearch.space.cells import DartsSpace
-from archsearch.tabular.nb201 import NB201_EDGES, NB201Space
+from archsearch.space.nb201 import NB201_EDGES, NB201Space
 
 #: What a decision measures: ``"accuracy"`` or ``"loss"`` on the validation split.
 CRITERIA = ("accuracy", "loss")

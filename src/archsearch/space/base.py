@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from archsearch.errors import InvalidGenotype, SpaceTooLarge
 from archsearch.space.decisions import Decision
 from archsearch.space.genotype import Genotype, Value
+
+if TYPE_CHECKING:  # spaces import no torch at run time
+    from torch import nn
 
 #: Grid search refuses to enumerate spaces larger than this unless told otherwise.
 DEFAULT_ENUMERATION_LIMIT = 1_000_000
@@ -76,6 +80,32 @@ class SearchSpace(ABC):
 
     def describe(self) -> str:
         return f"{self.name} space with {self.size():,} architectures"
+
+
+@runtime_checkable
+class TrainableSpace(Protocol):
+    """A space whose architectures can be built as PyTorch networks: what the training
+    estimator (and any estimator that builds networks) needs.  Implement it on a space of
+    your own and every trainable feature works on it.
+
+    ``build_network`` returns an ``nn.Module`` mapping a batch of ``input_shape`` inputs
+    ((C, H, W) images or (F,) vectors) to ``num_classes`` logits; import torch inside it,
+    so that the space itself stays torch-free.
+    """
+
+    def build_network(self, genotype: Genotype, input_shape: tuple[int, ...],
+                      num_classes: int) -> nn.Module: ...
+
+
+@runtime_checkable
+class SupernetSpace(Protocol):
+    """A cell space that one-shot search (DARTS, GDAS) can search: it builds a supernet
+    (``archsearch.nn.supernet.Supernet``) whose ``derive()`` gives genotypes of the space.
+    ``channels`` / ``cells`` override the space's own size; ``options`` are the supernet's
+    (``auxiliary_skip``, ``auxiliary_op``, ``include_none``)."""
+
+    def build_supernet(self, *, num_classes: int, in_channels: int, channels: int | None = None,
+                       cells: int | None = None, **options: Any) -> nn.Module: ...
 
 
 class DecisionSpace(SearchSpace):

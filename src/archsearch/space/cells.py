@@ -37,12 +37,16 @@ import ast
 import itertools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from archsearch.space.base import DecisionSpace, InvalidGenotype
 from archsearch.space.decisions import categorical
 from archsearch.space.genotype import Genotype
+
+if TYPE_CHECKING:  # spaces import no torch at run time
+    from torch import nn
 
 #: DARTS's candidate operations, in its ``PRIMITIVES`` order (``none`` first).
 DARTS_PRIMITIVES = (
@@ -130,6 +134,34 @@ class DartsSpace(DecisionSpace):
         genotype = Genotype.of(values)
         self.validate(genotype)
         return genotype
+
+    def build_network(self, genotype: Genotype, input_shape: tuple[int, ...],
+                      num_classes: int) -> nn.Module:
+        """The DARTS network of ``cells`` cells (reductions at 1/3 and 2/3 of the depth)
+        starting at ``channels`` channels; ``archsearch.nn.cells.DartsNetwork``."""
+        from archsearch.nn.cells import DartsNetwork
+
+        if len(input_shape) != 3:
+            raise ValueError(f"the darts network takes (C, H, W) images, "
+                             f"not inputs of shape {input_shape}")
+        return DartsNetwork(self.cell(genotype, "normal"), self.cell(genotype, "reduce"),
+                            channels=self.channels, cells=self.cells, num_classes=num_classes,
+                            in_channels=input_shape[0])
+
+    def build_supernet(self, *, num_classes: int, in_channels: int, channels: int | None = None,
+                       cells: int | None = None, **options: Any) -> nn.Module:
+        """The supernet of this space (``archsearch.nn.supernet.DartsSupernet``), with
+        ``none`` among its ops as in DARTS's search, at the space's size unless
+        ``channels`` / ``cells`` say otherwise; ``options`` are the supernet's
+        (``auxiliary_skip``, ``auxiliary_op``; it never derives ``none``, so
+        ``include_none`` is accepted and has no effect)."""
+        from archsearch.nn.supernet import DartsSupernet
+
+        options.pop("include_none", None)
+        ops = self.ops if "none" in self.ops else ("none", *self.ops)
+        return DartsSupernet(channels=channels or self.channels, cells=cells or self.cells,
+                             steps=self.steps, ops=ops, num_classes=num_classes,
+                             in_channels=in_channels, **options)
 
     def to_string(self, genotype: Genotype) -> str:
         """The DARTS paper's form, ``Genotype(normal=[...], normal_concat=[2, 3, 4, 5], ...)``."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archsearch.space.base import DecisionSpace
 from archsearch.space.decisions import Decision, categorical, int_range, when
 from archsearch.space.genotype import Genotype, Value
+
+if TYPE_CHECKING:  # spaces import no torch at run time
+    from torch import nn
 
 IMAGE_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
 VECTOR_OPS = ("dense", "identity")
@@ -70,6 +74,7 @@ class ChainSpace(DecisionSpace):
         widths: Sequence[int] | None = None,
         activations: Sequence[str] | None = None,
         norms: Sequence[str] | None = None,
+        stem_width: int = 16,
     ) -> None:
         if modality not in _DEFAULTS:
             raise ValueError(f"modality must be 'image' or 'vector', got {modality!r}")
@@ -92,6 +97,9 @@ class ChainSpace(DecisionSpace):
                 raise ValueError(f"unknown {label}(s) {bad} for {modality} input; choose from {legal}")
         if any(w <= 0 for w in self.widths):
             raise ValueError(f"widths must be positive, got {self.widths}")
+        if stem_width < 1:
+            raise ValueError(f"stem_width must be >= 1, got {stem_width}")
+        self.stem_width = stem_width
         super().__init__(self._declare())
 
     def _declare(self) -> list[Decision]:
@@ -135,6 +143,15 @@ class ChainSpace(DecisionSpace):
 
     def format(self, genotype: Genotype) -> str:
         return format_layers(self.layers(genotype))
+
+    def build_network(self, genotype: Genotype, input_shape: tuple[int, ...],
+                      num_classes: int) -> nn.Module:
+        """The genotype's layers between a stem (images: conv3x3-BN-ReLU of ``stem_width``
+        channels) and a classifier head; see ``archsearch.nn.builder.build_network``."""
+        from archsearch.nn.builder import build_network
+
+        return build_network(self.layers(genotype), input_shape, num_classes,
+                             stem_width=self.stem_width)
 
     # -- mutation ---------------------------------------------------------------------------
     def mutate(self, genotype: Genotype, rng: np.random.Generator) -> Genotype:
@@ -253,12 +270,14 @@ class MultiBranchSpace(ChainSpace):
         activations: Sequence[str] | None = None,
         norms: Sequence[str] | None = None,
         merges: Sequence[str] = MERGES,
+        stem_width: int = 16,
     ) -> None:
         bad = [m for m in merges if m not in MERGES]
         if bad or not merges:
             raise ValueError(f"merges must be a non-empty subset of {MERGES}, got {list(merges)}")
         self.merges = tuple(merges)
-        super().__init__(modality, max_depth, min_depth, ops, widths, activations, norms)
+        super().__init__(modality, max_depth, min_depth, ops, widths, activations, norms,
+                         stem_width)
 
     def _layer_decisions(self, i: int) -> list[Decision]:
         exists = when("depth", *range(max(i + 1, self.min_depth), self.max_depth + 1))

@@ -51,6 +51,11 @@ class Genotype(Mapping[str, Value]):
     def __len__(self) -> int:
         return len(self.items_)
 
+    @property
+    def pairs(self) -> tuple[tuple[str, Value], ...]:
+        """The ``(name, value)`` pairs, sorted by name."""
+        return self.items_
+
     def replace(self, **changes: Value) -> Genotype:
         return Genotype.of({**self._lookup, **changes})
 

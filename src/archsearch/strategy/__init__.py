@@ -1,7 +1,31 @@
-"""Search strategies: what to try next.  Each one is a small ask/tell class."""
+"""Search strategies: what to try next.  Each one is a small ask/tell class.
+
+``Reinforce`` (torch) and ``OptunaStrategy`` (the ``optuna`` extra) are imported on first
+use, so importing this package imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from archsearch.strategy.base import Strategy
+from archsearch.strategy.evolution import Evolution
 from archsearch.strategy.grid import GridSearch
+from archsearch.strategy.local_search import LocalSearch
 from archsearch.strategy.random_search import RandomSearch
+from archsearch.strategy.regularized_evolution import RegularizedEvolution
 
-__all__ = ["GridSearch", "RandomSearch", "Strategy"]
+_LAZY = {
+    "Reinforce": "archsearch.strategy.reinforce",
+    "OptunaStrategy": "archsearch.strategy.optuna_sampler",
+}
+
+__all__ = ["Evolution", "GridSearch", "LocalSearch", "RandomSearch", "RegularizedEvolution",
+           "Strategy", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'archsearch.strategy' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from archsearch.loop import AskTellDriver, Driver
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.trial import FrozenTrial
@@ -39,6 +40,11 @@ class Strategy(ABC):
 
     def tell(self, trial: FrozenTrial) -> None:  # noqa: B027 - most strategies keep no state
         """A trial finished (complete or failed)."""
+
+    def driver(self) -> Driver:
+        """How a search with this strategy proceeds: the ask/tell loop, unless the strategy
+        needs another (one-shot searches train a supernet first)."""
+        return AskTellDriver()
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "space"}

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.strategy._history import (
@@ -88,7 +89,14 @@ class Evolution(Strategy):
         self._offspring: list[_Member] = []
         self._parents: list[Genotype] = []
         self._born = 0
-        self._checked = False
+        if selection not in SELECTIONS:
+            raise ConfigError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        if removal not in REMOVALS:
+            raise ConfigError(f"removal must be one of {REMOVALS}, got {removal!r}")
+        if population_size < 1 or parents < 1 or tournament_size < 1:
+            raise ConfigError("population_size, parents and tournament_size must be >= 1")
+        if not 0.0 <= crossover_rate <= 1.0:
+            raise ConfigError(f"crossover_rate must be in [0, 1], got {crossover_rate}")
 
     @property
     def generation(self) -> int:
@@ -102,7 +110,6 @@ class Evolution(Strategy):
 
     # -- the record ------------------------------------------------------------------------
     def tell(self, trial: FrozenTrial) -> None:
-        self._check()
         if trial.cached:
             return
         member = _Member(fitness(trial), self._born, trial.genotype)
@@ -145,7 +152,6 @@ class Evolution(Strategy):
 
     # -- proposals ---------------------------------------------------------------------------
     def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
-        self._check()
         seen = seen_keys(trials)
         if not self._parents:  # the initial population is still being evaluated
             return random_unseen(self.space, seen, rng)
@@ -155,16 +161,3 @@ class Evolution(Strategy):
             child = self.space.crossover(parents[a], parents[b], rng)
             return unseen_or_mutant(self.space, child, seen, rng)
         return mutant(self.space, parents[int(rng.integers(len(parents)))], seen, rng)
-
-    def _check(self) -> None:
-        if self._checked:
-            return
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if self.removal not in REMOVALS:
-            raise ValueError(f"removal must be one of {REMOVALS}, got {self.removal!r}")
-        if self.population_size < 1 or self.parents < 1 or self.tournament_size < 1:
-            raise ValueError("population_size, parents and tournament_size must be >= 1")
-        if not 0.0 <= self.crossover_rate <= 1.0:
-            raise ValueError(f"crossover_rate must be in [0, 1], got {self.crossover_rate}")
-        self._checked = True

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.strategy._additive import AdditiveModel
@@ -70,6 +71,9 @@ class LocalSearch(Strategy):
         restart_samples: int = 1, guided: bool = False,
     ) -> None:
         super().__init__(space, seed)
+        if initial_samples < 1 or restart_samples < 1:
+            raise ConfigError("initial_samples and restart_samples must be >= 1, got "
+                              f"{initial_samples} and {restart_samples}")
         self.guided = guided
         self.initial_samples = initial_samples
         self.restart_samples = restart_samples

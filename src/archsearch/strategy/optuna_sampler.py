@@ -164,6 +164,8 @@ class OptunaStrategy(Strategy):
     """
 
     name = "optuna"
+    #: ``optuna:tpe`` in a config is this class with ``sampler="tpe"`` (see archsearch.registry).
+    name_argument = "sampler"
 
     def __init__(
         self,

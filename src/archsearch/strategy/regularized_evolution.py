@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 from archsearch.strategy._history import fitness, mutant, random_unseen
@@ -56,6 +57,9 @@ class RegularizedEvolution(Strategy):
         self, space: SearchSpace, seed: int = 0, population_size: int = 20, sample_size: int = 10,
     ) -> None:
         super().__init__(space, seed)
+        if population_size < 1 or sample_size < 1:
+            raise ConfigError("population_size and sample_size must be >= 1, got "
+                              f"{population_size} and {sample_size}")
         self.population_size = population_size
         self.sample_size = sample_size
         # (fitness, genotype), oldest first; deque(maxlen) drops the oldest on append.
@@ -68,9 +72,6 @@ class RegularizedEvolution(Strategy):
 
     def _members(self) -> deque[tuple[float, Genotype]]:
         if self._population is None:
-            if self.population_size < 1 or self.sample_size < 1:
-                raise ValueError("population_size and sample_size must be >= 1, got "
-                                 f"{self.population_size} and {self.sample_size}")
             self._population = deque(maxlen=self.population_size)
         return self._population
 

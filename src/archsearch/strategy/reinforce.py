@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archsearch.errors import ConfigError
 from archsearch.space.base import DecisionSpace, InvalidGenotype, SearchSpace
 from archsearch.space.decisions import Decision
 from archsearch.space.genotype import Genotype, Value
@@ -177,6 +178,15 @@ class Reinforce(Strategy):
         cost_weight: float = 0.0,
     ) -> None:
         super().__init__(space, seed)
+        if not isinstance(space, DecisionSpace):
+            raise ConfigError("Reinforce needs a DecisionSpace (a list of decisions), got "
+                              f"{type(space).__name__}")
+        if batch_size < 1 or hidden_size < 1:
+            raise ConfigError(f"batch_size and hidden_size must be >= 1, got {batch_size} "
+                              f"and {hidden_size}")
+        if lr <= 0 or temperature <= 0 or not 0 <= baseline_decay < 1:
+            raise ConfigError("need lr > 0, temperature > 0 and 0 <= baseline_decay < 1, got "
+                              f"{lr}, {temperature}, {baseline_decay}")
         self.lr = lr
         self.batch_size = batch_size
         self.entropy_weight = entropy_weight
@@ -203,11 +213,7 @@ class Reinforce(Strategy):
     def controller(self) -> _Controller:
         """The controller, built on first use from the seed."""
         if self._controller is None:
-            if not isinstance(self.space, DecisionSpace):
-                raise TypeError("Reinforce needs a DecisionSpace (a list of decisions), got "
-                                f"{type(self.space).__name__}")
-            if self.batch_size < 1:
-                raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            assert isinstance(self.space, DecisionSpace)  # checked in __init__
             generator = torch.Generator().manual_seed(self.seed)
             self._controller = _Controller(
                 [d.size for d in self.space.decisions], self.hidden_size, generator,

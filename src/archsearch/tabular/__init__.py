@@ -11,16 +11,8 @@ them.  Tables are read with a restricted unpickler (``safe_pickle``), once per p
 and only when an estimator is built: importing this package loads no data.
 """
 
-from archsearch.tabular.nb201 import (
-    NB201_COLUMNS,
-    NB201_EDGE_NAMES,
-    NB201_EDGES,
-    NB201_METRICS,
-    NB201_OPS,
-    NB201Estimator,
-    NB201Space,
-    load_nb201_table,
-)
+from archsearch.space.nb201 import NB201_EDGE_NAMES, NB201_EDGES, NB201_OPS, NB201Space
+from archsearch.tabular.nb201 import NB201_COLUMNS, NB201_METRICS, NB201Estimator, load_nb201_table
 from archsearch.tabular.nbgraph import (
     NBGRAPH_DATASETS,
     NBGRAPH_LINKS,

@@ -27,9 +27,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from archsearch.space.base import DecisionSpace, InvalidGenotype
-from archsearch.space.decisions import categorical
-from archsearch.space.genotype import Genotype
+from archsearch.space.nb201 import (
+    NB201_EDGES,
+    NB201_OPS,
+    NB201_SIZE,
+    NB201Space,
+)
 from archsearch.tabular.safe_pickle import (
     ANALOGNASBENCH_GLOBALS,
     ArchitectureRecord,
@@ -37,17 +40,7 @@ from archsearch.tabular.safe_pickle import (
     find_package_file,
     safe_load,
 )
-from archsearch.tabular.table import TableEstimator, TableOptimum
-
-#: NAS-Bench-201's op list, in its own order.
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: The edges (target, source) in NAS-Bench-201's canonical order.
-NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-NB201_EDGE_NAMES = tuple(f"edge{i}<-{j}" for i, j in NB201_EDGES)
-NB201_SIZE = len(NB201_OPS) ** len(NB201_EDGES)
-
-_OP_INDEX = {op: k for k, op in enumerate(NB201_OPS)}
-_EDGE_INDEX = {edge: k for k, edge in enumerate(NB201_EDGES)}
+from archsearch.tabular.table import TableEstimator
 
 # The table's conventions (see the module docstring), mapped to ours in this one place.
 _TABLE_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
@@ -75,118 +68,9 @@ NB201_METRICS: Mapping[str, str] = {
 }
 
 
-class NB201Space(DecisionSpace):
-    """The NAS-Bench-201 cell: one op per edge; mutation changes one edge's op.
-
-    With the training estimator a cell is trained inside the NAS-Bench-201 macro network
-    (``archsearch.nn.cells.NB201Network``): ``channels`` (C) and ``cells_per_stage`` (N)
-    shape that network; the table was measured at C=16, N=5.  They change neither the
-    cells, nor their keys, nor the table lookup.
-
-    >>> space = NB201Space()
-    >>> g = space.from_string("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|"
-    ...                       "nor_conv_1x1~1|nor_conv_3x3~2|")
-    >>> g["edge2<-1"], space.size(), len(space.neighbours(g))
-    ('skip_connect', 15625, 24)
-    >>> space.from_index(space.index(g)) == g
-    True
-    """
-
-    name = "nb201"
-
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
-        if channels < 1 or cells_per_stage < 1:
-            raise ValueError("channels and cells_per_stage must be >= 1")
-        self.channels = channels
-        self.cells_per_stage = cells_per_stage
-        super().__init__([categorical(name, NB201_OPS) for name in NB201_EDGE_NAMES])
-
-    def index(self, genotype: Genotype) -> int:
-        """The cell's base-5 code, 0..15,624: its position in ``enumerate()``."""
-        # Fast path: a Genotype keeps its items sorted by name, which is the edge order.
-        items = genotype.items_ if isinstance(genotype, Genotype) else ()
-        if len(items) == len(NB201_EDGE_NAMES):
-            code = 0
-            for (name, op), expected in zip(items, NB201_EDGE_NAMES, strict=True):
-                k = _OP_INDEX.get(op) if name == expected and isinstance(op, str) else None
-                if k is None:
-                    break
-                code = code * 5 + k
-            else:
-                return code
-        self.validate(genotype)  # raises, naming the problem
-        raise InvalidGenotype(f"not an NB201 cell: {genotype!r}")  # pragma: no cover
-
-    def from_index(self, index: int) -> Genotype:
-        if not 0 <= index < NB201_SIZE:
-            raise ValueError(f"an NB201 index is 0..{NB201_SIZE - 1}, got {index}")
-        ops: list[str] = []
-        for _ in NB201_EDGES:
-            index, k = divmod(index, 5)
-            ops.append(NB201_OPS[k])
-        return Genotype.of(dict(zip(NB201_EDGE_NAMES, reversed(ops), strict=True)))
-
-    def edges(self, genotype: Genotype) -> list[tuple[int, int, str]]:
-        """``(target, source, op)`` per edge, in canonical order (for network builders)."""
-        self.validate(genotype)
-        pairs = zip(NB201_EDGES, NB201_EDGE_NAMES, strict=True)
-        return [(i, j, str(genotype[name])) for (i, j), name in pairs]
-
-    def to_string(self, genotype: Genotype) -> str:
-        """NAS-Bench-201's text form, ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
-        ops = {(i, j): op for i, j, op in self.edges(genotype)}
-        groups = ("|" + "|".join(f"{ops[i, j]}~{j}" for j in range(i)) + "|" for i in (1, 2, 3))
-        return "+".join(groups)
-
-    def format(self, genotype: Genotype) -> str:
-        return self.to_string(genotype)
-
-    def from_string(self, text: str) -> Genotype:
-        """Parse NAS-Bench-201's text form; raise ``InvalidGenotype`` saying what is wrong."""
-        if not isinstance(text, str):
-            raise InvalidGenotype(f"expected an NB201 string, got {type(text).__name__}")
-        example = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
-        groups = text.strip().split("+")
-        if len(groups) != 3:
-            raise InvalidGenotype(
-                f"an NB201 string has 3 '+'-separated groups (nodes 1, 2, 3) like {example}; "
-                f"got {len(groups)} in {text!r}"
-            )
-        values: dict[str, str] = {}
-        for node, group in enumerate(groups, start=1):
-            if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
-                raise InvalidGenotype(
-                    f"group {node} of {text!r} must start and end with '|': {group!r}"
-                )
-            entries = group[1:-1].split("|")
-            if len(entries) != node:
-                raise InvalidGenotype(
-                    f"group {node} of {text!r} must list {node} edge(s) op~j, got {group!r}"
-                )
-            for entry in entries:
-                op, sep, source = entry.partition("~")
-                if not sep or not source.isdigit():
-                    raise InvalidGenotype(f"{entry!r} in {text!r} is not of the form op~j")
-                j = int(source)
-                if j >= node:
-                    raise InvalidGenotype(
-                        f"{entry!r} in group {node} of {text!r}: node {node} reads nodes "
-                        f"0..{node - 1} only"
-                    )
-                if op not in _OP_INDEX:
-                    raise InvalidGenotype(
-                        f"unknown op {op!r} in {text!r}; ops are {list(NB201_OPS)}"
-                    )
-                name = NB201_EDGE_NAMES[_EDGE_INDEX[node, j]]
-                if name in values:
-                    raise InvalidGenotype(f"edge {node}<-{j} appears twice in {text!r}")
-                values[name] = op
-        return Genotype.of(values)
-
-
 # _KEY_WEIGHTS[p][c]: what code c at position p of a table key adds to our base-5 index.
 _KEY_WEIGHTS = tuple(
-    tuple(5 ** (5 - _EDGE_INDEX[edge]) * _OP_INDEX[op] for op in _TABLE_OPS)
+    tuple(5 ** (5 - NB201_EDGES.index(edge)) * NB201_OPS.index(op) for op in _TABLE_OPS)
     for edge in _TABLE_EDGES
 )
 _DRIFT_FIELDS = tuple(f"{kind}_drift_{t}" for kind in _DRIFT_KINDS for t in _DRIFT_SECONDS)
@@ -271,7 +155,3 @@ class NB201Estimator(TableEstimator):
     def objective_values(self) -> np.ndarray:
         """The objective of every cell, indexed like ``space.enumerate()`` (read-only)."""
         return self._table[:, self._column]
-
-    def oracle(self) -> TableOptimum:
-        genotype, value = self.optimum()
-        return TableOptimum(genotype, value, value, genotype, value)

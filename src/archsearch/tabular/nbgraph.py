@@ -36,7 +36,7 @@ from archsearch.space.base import (
 from archsearch.space.decisions import categorical
 from archsearch.space.genotype import Genotype
 from archsearch.tabular.safe_pickle import NASBENCHGRAPH_GLOBALS, find_package_file, safe_load
-from archsearch.tabular.table import TableEstimator, TableOptimum
+from archsearch.tabular.table import TableEstimator
 
 #: All ops, in the benchmark's order (the order gives the digits of the hash).
 NBGRAPH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
@@ -407,15 +407,15 @@ class NBGraphEstimator(TableEstimator):
 
     space: NBGraphSpace
 
-    def __init__(self, dataset: str = "cora", path: str | os.PathLike[str] | None = None):
+    def __init__(self, table: str = "cora", path: str | os.PathLike[str] | None = None):
         super().__init__()
-        self.dataset = dataset
+        self.table = table
         self.path = path
-        self.space = NBGraphSpace(proteins=dataset == "proteins")
-        keys, self._values = load_nbgraph_table(dataset, path)
+        self.space = NBGraphSpace(proteins=table == "proteins")
+        keys, self._values = load_nbgraph_table(table, path)
         if not np.array_equal(keys, _canonical_hashes(self.space.proteins)):
             raise ValueError(
-                f"the {dataset} table holds {len(keys):,} architectures, not exactly the "
+                f"the {table} table holds {len(keys):,} architectures, not exactly the "
                 f"{self.space.size():,} canonical ones of the {self.space.name} space"
             )
 
@@ -427,19 +427,9 @@ class NBGraphEstimator(TableEstimator):
         """The metrics of the architecture with benchmark key ``value``."""
         index = _canonical_positions(self.space.proteins).get(value)
         if index is None:
-            raise InvalidGenotype(f"{value} is not a key of the {self.dataset} table")
+            raise InvalidGenotype(f"{value} is not a key of the {self.table} table")
         return self.lookup_index(index)
 
     def objective_values(self) -> np.ndarray:
         """The objective of every architecture, indexed like ``space.enumerate()``."""
         return self._values[:, 0]
-
-    def oracle(self) -> TableOptimum:
-        """Best-on-validation architecture with its test value, and the best test value."""
-        genotype, val = self.optimum()
-        best_val = int(np.argmax(self._values[:, 0]))
-        best_test = int(np.argmax(self._values[:, 1]))
-        return TableOptimum(
-            genotype, val, float(self._values[best_val, 1]),
-            self.space.from_index(best_test), float(self._values[best_test, 1]),
-        )
