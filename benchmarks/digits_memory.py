@@ -48,7 +48,7 @@ def main() -> None:
         print(f"trial {trial.number:>3}  rss {samples[-1]:8.1f} MiB  {trial.state.value}",
               flush=True)
 
-    study.optimize(Budget(trials=args.trials), callbacks=[record])
+    study.optimize(budget=Budget(trials=args.trials), callbacks=[record])
     tail = np.array(samples[5:])
     slope = float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 1 else 0.0
     print(f"\n{datetime.date.today()}, {platform.processor() or platform.machine()}, "

@@ -60,7 +60,7 @@ def timed_study(space: SearchSpace, estimator: Estimator, trials: int, executor:
         marks.append(time.perf_counter())
 
     start = time.perf_counter()
-    study.optimize(Budget(trials=trials), callbacks=[mark], executor=executor)
+    study.optimize(budget=Budget(trials=trials), callbacks=[mark], executor=executor)
     steady = (len(marks) - 1) / (marks[-1] - marks[0]) * 60 if len(marks) > 1 else float("nan")
     return {"trials": len(study.trials), "wall": time.perf_counter() - start,
             "per_minute": steady, "seconds_per_trial": 60 / steady,

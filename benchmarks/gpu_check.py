@@ -30,7 +30,7 @@ def run(trials: int, bf16: bool, seed: int) -> dict[str, float]:
     study = Study(space, RandomSearch(space, seed=seed), estimator, seed=seed)
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    study.optimize(Budget(trials=trials))
+    study.optimize(budget=Budget(trials=trials))
     wall = time.perf_counter() - start
     done = [t for t in study.trials if t.score is not None]
     best = study.best_trial

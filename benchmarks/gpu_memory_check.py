@@ -60,7 +60,7 @@ def main() -> None:
         print(f"trial {trial.number:>2}  allocated {mib:8.1f} MiB  reserved "
               f"{torch.cuda.memory_reserved() / 2**20:8.1f} MiB  {status}", flush=True)
 
-    study.optimize(Budget(trials=args.trials), callbacks=[report])
+    study.optimize(budget=Budget(trials=args.trials), callbacks=[report])
     failed = [t.number for t in study.trials if t.error]
     print(f"failed trials: {failed}; completed: {len(study.trials) - len(failed)}")
 

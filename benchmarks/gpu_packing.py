@@ -67,7 +67,7 @@ def main() -> None:
         study = Study(space, RandomSearch(space, seed=0), estimator, seed=0)
         trials = args.trials_per_level or max(4, 2 * k)
         start = time.perf_counter()
-        study.optimize(Budget(trials=trials),
+        study.optimize(budget=Budget(trials=trials),
                        executor=ProcessExecutor(gpus=[0], trials_per_gpu=k))
         wall = time.perf_counter() - start
         done = [t for t in study.trials if t.error is None]

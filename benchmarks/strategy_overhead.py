@@ -60,7 +60,7 @@ def measure(name: str, queries: int, seed: int) -> dict[str, Any]:
     strategy, params = parse_strategy(name)  # a name or name[key=value, ...], as in bench
     timed = Timed(registry.resolve("strategy", strategy)(space, seed=seed, **params))
     study = Study(space, timed, estimator, seed=seed)
-    study.optimize(Budget(trials=queries))
+    study.optimize(budget=Budget(trials=queries))
     asks, tells = timed.ask_seconds, timed.tell_seconds
     return {"mean": (sum(asks) + sum(tells)) / len(asks),
             "last50": (sum(asks[-50:]) + sum(tells[-50:])) / min(50, len(asks)),

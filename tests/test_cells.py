@@ -138,7 +138,7 @@ def test_strategies_search_cell_spaces_with_training(space: NB201Space | DartsSp
                   Reinforce(space, seed=0, batch_size=2)]
     for strategy in strategies:
         study = Study(space, strategy, estimator, InMemoryStorage(), seed=0)
-        study.optimize(Budget(trials=3))
+        study.optimize(budget=Budget(trials=3))
         assert [t.state.value for t in study.trials] == ["complete"] * 3, \
             [t.error for t in study.trials]
         assert all(0 <= t.metrics["val_accuracy"] <= 1 for t in study.trials)

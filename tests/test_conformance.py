@@ -83,7 +83,7 @@ def _run(space_name: str, strategy_name: str, seed: int, trials: int,
     space = SPACES[space_name]()
     study = Study(space, STRATEGIES[strategy_name](space, seed), EncodingObjective(space),
                   storage, seed=seed)
-    study.optimize(Budget(trials=trials))
+    study.optimize(budget=Budget(trials=trials))
     return study
 
 
@@ -137,5 +137,5 @@ def test_strategies_respect_rules_beyond_the_decisions(strategy_name: str) -> No
             return float(sum(genotype[f"op{i}"] == "skip" for i in range(4)))
 
     study = Study(space, STRATEGIES[strategy_name](space, 0), PrefersSkip(space), seed=0)
-    study.optimize(Budget(trials=60))  # an invalid proposal would raise InvalidGenotype
+    study.optimize(budget=Budget(trials=60))  # an invalid proposal would raise InvalidGenotype
     assert study.n_evaluated == 60

@@ -12,10 +12,12 @@ import pytest
 import torch
 import yaml
 
+import archsearch
 from archsearch.cli import main
 from archsearch.data import load_digits
+from archsearch.errors import ConfigError
 from archsearch.nn.supernet import DartsSupernet, Mixture, NB201Supernet, Supernet
-from archsearch.oneshot import DARTS, OneShotStrategy, run_oneshot
+from archsearch.oneshot import DARTS, DartsSearch
 from archsearch.oneshot.early_stop import EigenvalueStop, hessian_eigenvalue
 from archsearch.space.nb201 import NB201Space
 from archsearch.storage import InMemoryStorage, SQLiteStorage
@@ -90,17 +92,15 @@ def test_the_stopping_rule_follows_the_reference_windows() -> None:
             EigenvalueStop(**bad)
 
 
-def _study(storage: InMemoryStorage | SQLiteStorage, epochs: int = 6, **settings: Any) -> Study:
-    from archsearch.estimation.base import Estimator
+def _study(storage: InMemoryStorage | SQLiteStorage | Path, epochs: int = 6,
+           **settings: Any) -> Study:
+    def cells(genotype: Any) -> float:  # a stand-in for the table: counts convolutions
+        return float(sum("conv" in str(v) for v in genotype.values()))
 
-    class Cells(Estimator):  # a stand-in for the table: counts convolutions
-        def evaluate(self, genotype, context):  # type: ignore[no-untyped-def]
-            return {"val_accuracy": float(sum("conv" in str(v) for v in genotype.values()))}
-
-    space = NB201Space(channels=4, cells_per_stage=1)
-    strategy = OneShotStrategy(space, seed=3, epochs=epochs, batch_size=32, max_images=200,
-                               **settings)
-    return Study(space, strategy, Cells(), storage, name="es", seed=3)
+    return archsearch.create_study(
+        NB201Space(channels=4, cells_per_stage=1), "darts", cells, storage=storage, name="es",
+        seed=3, data=load_digits(),
+        strategy_params={"epochs": epochs, "batch_size": 32, "max_images": 200, **settings})
 
 
 #: A rule quick enough for 6 epochs: no smoothing, one epoch back, from the first epoch.
@@ -109,7 +109,7 @@ QUICK = {"early_stop_window": 1, "early_stop_lag": 1, "early_stop_start": 0}
 
 def test_early_stop_returns_the_cell_the_rule_picks_from_a_tracked_run(tmp_path: Path) -> None:
     tracked = InMemoryStorage()
-    run_oneshot(_study(tracked, track_eigenvalue=True), load_digits(), log=lambda _: None)
+    _study(tracked, track_eigenvalue=True).optimize()
     records = tracked.oneshot_epochs("es")
     values = [r.metrics["hessian_eigenvalue"] for r in records]
     assert len(values) == 6 and all(np.isfinite(values))
@@ -123,8 +123,8 @@ def test_early_stop_returns_the_cell_the_rule_picks_from_a_tracked_run(tmp_path:
 
     lines: list[str] = []
     storage = SQLiteStorage(tmp_path / "es.db")
-    study = _study(storage, early_stop=True, early_stop_factor=factor, **QUICK)
-    run_oneshot(study, load_digits(), log=lines.append)
+    with _study(storage, early_stop=True, early_stop_factor=factor, **QUICK) as study:
+        study.optimize(log=lines.append)
     stopped = storage.oneshot_epochs("es")
     # It ran until the rule could fire, recorded exactly what the tracked run did, and
     # proposed the cell of the epoch the rule went back to.
@@ -132,36 +132,41 @@ def test_early_stop_returns_the_cell_the_rule_picks_from_a_tracked_run(tmp_path:
     assert [r.arch_weights for r in stopped] == [r.arch_weights for r in records[:len(stopped)]]
     assert [t.genotype for t in storage.trials("es")] == [records[stop].genotype]
     assert any(line.startswith(f"early stop after epoch {stop + 2}") for line in lines)
-    assert study.strategy.label == "darts-es"
+    assert isinstance(study.strategy, DartsSearch) and study.strategy.label == "darts-es"
 
     # Run again: it finds the decision in the record and trains nothing more.
-    run_oneshot(_study(SQLiteStorage(tmp_path / "es.db"), early_stop=True,
-                       early_stop_factor=factor, **QUICK), load_digits(), log=lambda _: None)
+    lines.clear()
+    with _study(tmp_path / "es.db", early_stop=True, early_stop_factor=factor,
+                **QUICK) as again:
+        again.optimize(log=lines.append)
     assert len(SQLiteStorage(tmp_path / "es.db").oneshot_epochs("es")) == len(stopped)
+    assert [line.split(":")[0] for line in lines] == [f"early stop after epoch {stop + 2}"]
+    assert len(again.trials) == 1
 
 
 def test_early_stop_settings_are_checked() -> None:
     space = NB201Space(channels=4, cells_per_stage=1)
-    with pytest.raises(ValueError, match="DARTS-ES"):
-        OneShotStrategy(space, method="gdas", early_stop=True)
-    with pytest.raises(ValueError, match="DARTS-ES"):
-        OneShotStrategy(space, selection="perturbation", track_eigenvalue=True)
-    with pytest.raises(ValueError, match="early_stop_window"):
-        OneShotStrategy(space, early_stop=True, early_stop_window=2)
+    with pytest.raises(ConfigError, match="unknown key 'early_stop'"):
+        archsearch.create_study(space, "gdas", strategy_params={"early_stop": True})
+    with pytest.raises(ConfigError, match="DARTS-ES"):
+        DartsSearch(space, selection="perturbation", track_eigenvalue=True)
+    with pytest.raises(ConfigError, match="early_stop_window must be a positive odd"):
+        DartsSearch(space, early_stop=True, early_stop_window=2)
+    with pytest.raises(ConfigError, match="early_stop_lag is for early_stop=True"):
+        DartsSearch(space, early_stop_lag=2)
     # The authors' rule needs 17 epochs (DARTS's 50 are enough, a 15-epoch search is not),
     # and the error says so before any training.
     assert EigenvalueStop().stop_epoch([1.0] * 16 + [9.0]) == 10
     assert EigenvalueStop().stop_epoch([1.0] * 15 + [9.0]) is None
-    with pytest.raises(ValueError, match="never fire in 16 epochs.*at least 17"):
-        OneShotStrategy(space, epochs=16, early_stop=True)
-    OneShotStrategy(space, epochs=17, early_stop=True)
-    OneShotStrategy(space, epochs=16, track_eigenvalue=True)  # recording alone is fine
+    with pytest.raises(ConfigError, match="never fire in 16 epochs.*at least 17"):
+        DartsSearch(space, epochs=16, early_stop=True)
+    DartsSearch(space, epochs=17, early_stop=True)
+    DartsSearch(space, epochs=16, track_eigenvalue=True)  # recording alone is fine
     # A study recorded without the eigenvalues cannot go on with the early stop.
     storage = InMemoryStorage()
-    run_oneshot(_study(storage, epochs=1), load_digits(), log=lambda _: None)
-    with pytest.raises(ValueError, match="recorded without it"):
-        run_oneshot(_study(storage, epochs=2, early_stop=True, **QUICK), load_digits(),
-                    log=lambda _: None)
+    _study(storage, epochs=1).optimize()
+    with pytest.raises(ConfigError, match="recorded without it"):
+        _study(storage, epochs=2, early_stop=True, **QUICK).optimize()
 
 
 def test_early_stop_from_a_config_shows_the_eigenvalues(tmp_path: Path,

@@ -25,7 +25,7 @@ def test_faults_in_worker_processes(tmp_path: Path) -> None:
     study = Study(space, RandomSearch(space), FaultyEstimator(faults, marker_dir=str(tmp_path)),
                   SQLiteStorage(tmp_path / "s.db"), seed=0, trial_timeout=1.0)
     executor = ProcessExecutor(workers=2, grace_seconds=0.5)
-    assert study.optimize(Budget(trials=10), executor=executor, max_retries=1) is StopReason.BUDGET
+    assert study.optimize(budget=Budget(trials=10), executor=executor, max_retries=1) is StopReason.BUDGET
     by_number = {t.number: t for t in study.trials}
     assert len(by_number) == 10
     assert "simulated failure" in str(by_number[1].error)
@@ -44,9 +44,9 @@ def test_two_workers_evaluate_the_same_set_as_one(tmp_path: Path) -> None:
     same set of architectures, and each trial keeps its number and seed."""
     space = _space()
     serial = Study(space, GridSearch(space), FaultyEstimator({}), seed=1)
-    serial.optimize(Budget(trials=12))
+    serial.optimize(budget=Budget(trials=12))
     parallel = Study(space, GridSearch(space), FaultyEstimator({}, seconds=0.05), seed=1)
-    parallel.optimize(Budget(trials=12), executor=ProcessExecutor(workers=2))
+    parallel.optimize(budget=Budget(trials=12), executor=ProcessExecutor(workers=2))
     assert {t.key for t in parallel.trials} == {t.key for t in serial.trials}
     assert len(parallel.trials) == 12
 

@@ -1,6 +1,7 @@
 """Supernets and one-shot searches (DARTS, DARTS-, DARTS-PT, GDAS): forward and backward,
-genotype derivation, perturbation-based selection, tiny searches, and a one-shot study that
-survives a kill -9."""
+genotype derivation, perturbation-based selection, tiny searches, one-shot strategies run by
+``Study.optimize`` (the derived cell an ordinary trial), and one-shot studies that survive
+a kill -9 (through the Python API and the command line)."""
 
 from __future__ import annotations
 
@@ -30,19 +31,25 @@ from archsearch.nn.supernet import (
     Supernet,
     nb201_cell_from_weights,
 )
+import archsearch
+from archsearch.errors import ConfigError
 from archsearch.oneshot import (
     DARTS,
     GDAS,
     BilevelSearch,
-    OneShotStrategy,
+    DartsSearch,
+    GdasSearch,
+    OneShotDriver,
     auxiliary_skip_beta,
-    run_oneshot,
 )
-from archsearch.oneshot.selection import decide_round, selection_rounds
+from archsearch.oneshot.data import prepare_search_data
+from archsearch.oneshot.search import SupernetShape, SupernetTraining
+from archsearch.oneshot.selection import decide_round, selection_scorer
 from archsearch.space.cells import DartsSpace
+from archsearch.space.chain import ChainSpace
 from archsearch.space.nb201 import NB201_OPS, NB201Space
-from archsearch.storage import InMemoryStorage, SQLiteStorage, StorageError
-from archsearch.study import Study
+from archsearch.storage import InMemoryStorage, OneShotEpoch, SQLiteStorage, StorageError
+from archsearch.study import StopReason, Study
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -232,10 +239,10 @@ def test_normalised_auxiliary_skips_keep_the_activations_bounded() -> None:
                             for m in skip_bns)
     with pytest.raises(ValueError, match="auxiliary_op"):
         _nb201(auxiliary_skip=True, auxiliary_op="conv")
-    with pytest.raises(ValueError, match="auxiliary_op"):
-        OneShotStrategy(NB201Space(4, 1), 0, auxiliary_op="skip_bn")  # without auxiliary_skip
-    with pytest.raises(ValueError, match="auxiliary_op"):
-        OneShotStrategy(NB201Space(4, 1), 0, auxiliary_skip=True, auxiliary_op="conv")
+    with pytest.raises(ConfigError, match="auxiliary_op is for auxiliary_skip=True"):
+        DartsSearch(NB201Space(4, 1), 0, auxiliary_op="skip_bn")  # without auxiliary_skip
+    with pytest.raises(ConfigError, match="auxiliary_op must be one of"):
+        DartsSearch(NB201Space(4, 1), 0, auxiliary_skip=True, auxiliary_op="conv")
 
 
 def test_gdas_temperature_schedule_and_hard_samples() -> None:
@@ -272,17 +279,41 @@ def test_checkpoint_round_trips_through_weights_only_loading(tmp_path: Path) -> 
 TINY = {"epochs": 3, "batch_size": 32, "max_images": 300}
 
 
-def _study(storage: InMemoryStorage | SQLiteStorage, method: str = "darts",
+def cells(genotype: Any) -> float:
+    """A stand-in for the table: counts the cell's convolutions."""
+    return float(sum("conv" in str(v) for v in genotype.values()))
+
+
+def _study(storage: InMemoryStorage | SQLiteStorage | Path, method: str = "darts",
            **settings: Any) -> Study:
-    from archsearch.estimation.base import Estimator
+    return archsearch.create_study(NB201Space(channels=4, cells_per_stage=1), method, cells,
+                                   storage=storage, name="oneshot", seed=2, data=load_digits(),
+                                   strategy_params={**TINY, **settings})
 
-    class Cells(Estimator):  # a stand-in for the table: counts convolutions
-        def evaluate(self, genotype, context):  # type: ignore[no-untyped-def]
-            return {"val_accuracy": float(sum("conv" in str(v) for v in genotype.values()))}
 
+def test_optimize_runs_a_one_shot_search_and_records_the_derived_cell(tmp_path: Path) -> None:
+    """``strategy="darts"`` is a strategy like any other: ``optimize`` trains the supernet,
+    then the study evaluates the one cell it derives (the old OneShotStrategy proposed
+    nothing here and stopped "exhausted" with no trial)."""
+    study = archsearch.create_study(NB201Space(channels=4, cells_per_stage=1), strategy="darts",
+                                    estimator=cells, data=load_digits(),
+                                    strategy_params={"epochs": 2, "batch_size": 32,
+                                                     "max_images": 200},
+                                    storage=tmp_path / "s.db", seed=0)
+    with study:
+        assert study.optimize() is StopReason.EXHAUSTED
+    epochs = SQLiteStorage(tmp_path / "s.db").oneshot_epochs("study")
+    assert [e.epoch for e in epochs] == [0, 1]
+    (trial,) = study.trials
+    assert trial.state.value == "complete" and trial.genotype == epochs[-1].genotype
+    assert trial.value == cells(trial.genotype)
+    # A Study built by hand with the strategy object runs the same way.
     space = NB201Space(channels=4, cells_per_stage=1)
-    strategy = OneShotStrategy(space, seed=2, method=method, **{**TINY, **settings})
-    return Study(space, strategy, Cells(), storage, name="oneshot", seed=2)
+    by_hand = Study(space, GdasSearch(space, epochs=1, batch_size=32, max_images=200), cells,
+                    dataset=load_digits())
+    assert isinstance(by_hand.strategy.driver(), OneShotDriver)
+    by_hand.optimize()
+    assert [t.state.value for t in by_hand.trials] == ["complete"]
 
 
 @pytest.mark.parametrize("method", ["darts", "gdas"])
@@ -290,15 +321,92 @@ def test_one_shot_study_records_epochs_and_the_derived_trial(method: str) -> Non
     storage = InMemoryStorage()
     study = _study(storage, method)
     lines: list[str] = []
-    run_oneshot(study, load_digits(), log=lines.append)
+    study.optimize(log=lines.append)
     epochs = storage.oneshot_epochs("oneshot")
     assert [e.epoch for e in epochs] == [0, 1, 2] and len(lines) == 4
     assert len(epochs[0].arch_weights["cell"]) == 6
     assert [t.genotype for t in study.trials] == [epochs[-1].genotype]
     assert study.trials[0].state.value == "complete"
     # Running it again finds everything done.
-    run_oneshot(_study(storage, method), load_digits(), log=lines.append)
-    assert len(storage.oneshot_epochs("oneshot")) == 3 and len(study.trials) == 1
+    again = _study(storage, method)
+    assert again.optimize(log=lines.append) is StopReason.EXHAUSTED
+    assert len(storage.oneshot_epochs("oneshot")) == 3 and len(again.trials) == 1
+    assert len(lines) == 4
+
+
+def test_a_finished_search_is_evaluated_from_the_record(tmp_path: Path) -> None:
+    """The cell ``ask`` proposes is read off the recorded epochs: a study that trained its
+    supernet but evaluated nothing (here a trial budget of 0; or a kill between the last
+    epoch and the trial) proposes the same cell in a fresh process, without training."""
+    db = tmp_path / "r.db"
+    with _study(db) as study:
+        assert study.optimize(trials=0) is StopReason.BUDGET
+        assert study.trials == [] and study.strategy.ask([], np.random.default_rng()) is not None
+    lines: list[str] = []
+    with _study(db) as study:
+        study.optimize(log=lines.append)
+    assert lines == []  # nothing trained
+    epochs = SQLiteStorage(db).oneshot_epochs("oneshot")
+    assert len(epochs) == 3 and [t.genotype for t in study.trials] == [epochs[-1].genotype]
+
+
+def test_a_one_shot_study_needs_data_an_estimator_and_a_supernet_space() -> None:
+    space = NB201Space(channels=4, cells_per_stage=1)
+    with pytest.raises(ConfigError, match="give the study data"):
+        Study(space, DartsSearch(space, **TINY), cells).optimize()
+    with pytest.raises(ConfigError, match="no estimator"):
+        Study(space, DartsSearch(space, **TINY), dataset=load_digits()).optimize()
+    with pytest.raises(ConfigError, match="ChainSpace"):
+        archsearch.create_study(ChainSpace("vector"), "darts")
+    with pytest.raises(ConfigError, match="ChainSpace"):
+        GdasSearch(ChainSpace("vector"))
+
+
+def test_settings_are_grouped_and_checked_at_construction() -> None:
+    space = NB201Space(channels=4, cells_per_stage=1)
+    search = DartsSearch(space, epochs=20, warmup_epochs=5, auxiliary_skip=True,
+                         auxiliary_op="skip_bn", channels=8, early_stop=True)
+    assert search.training == SupernetTraining(epochs=20, warmup_epochs=5)
+    assert search.shape == SupernetShape(channels=8)
+    assert search.auxiliary_skip is not None and search.auxiliary_skip.op == "skip_bn"
+    assert search.selection is None and search.eigenvalue is not None
+    assert search.label == "darts-minus-es"
+    # The record keeps the flat settings, as a config gives them.
+    assert search.get_params()["auxiliary_op"] == "skip_bn"
+    assert search.get_params()["epochs"] == 20
+    for bad, message in [({"order": 3}, "order"), ({"epochs": 0}, "epochs"),
+                         ({"warmup_epochs": 50}, "warmup_epochs"),
+                         ({"train_portion": 1.0}, "train_portion"),
+                         ({"lr_min": 1.0}, "lr_min"), ({"channels": 0}, "channels"),
+                         ({"device": "gpu"}, "device"), ({"grad_clip": 0.0}, "grad_clip")]:
+        with pytest.raises(ConfigError, match=message):
+            DartsSearch(space, **bad)
+    with pytest.raises(ConfigError, match="tau_min"):
+        GdasSearch(space, tau_min=2.0, tau_max=1.0)
+    # GDAS takes none of DARTS's own settings: a config naming one is refused, with the
+    # accepted keys.
+    with pytest.raises(ConfigError, match=r"unknown key 'order'; accepted: .*tau_max"):
+        archsearch.create_study(space, "gdas", strategy_params={"order": 2})
+    with pytest.raises(ConfigError, match="unknown key 'early_stop'"):
+        archsearch.create_study(space, "gdas", strategy_params={"early_stop": True})
+    with pytest.raises(ConfigError, match=r"strategy \(darts\).epochs: expected"):
+        archsearch.create_study(space, "darts", strategy_params={"epochs": "many"})
+
+
+def test_both_methods_share_the_supernet_settings_and_their_defaults() -> None:
+    """DARTS and GDAS list the shared settings each (a config reads the signature); they
+    must agree with each other and with the settings objects."""
+    import inspect
+
+    from archsearch.oneshot.data import SearchDataSettings
+
+    darts = inspect.signature(DartsSearch).parameters
+    gdas = inspect.signature(GdasSearch).parameters
+    shared = {f.name: f.default for cls in (SupernetTraining, SearchDataSettings, SupernetShape)
+              for f in dataclasses.fields(cls)}
+    for name, default in shared.items():
+        assert darts[name].default == gdas[name].default == default, name
+    assert set(gdas) - set(darts) == {"tau_max", "tau_min"}
 
 
 PERTURBATION = {"selection": "perturbation", "selection_interval": 1}
@@ -314,18 +422,18 @@ def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path, settings: di
                                                     stop_after: int) -> None:
     # darts-pt: 3 supernet epochs, then 5 of fine-tuning; stopped after two decisions.
     straight = InMemoryStorage()
-    run_oneshot(_study(straight, **settings), load_digits(), log=lambda _: None)
+    _study(straight, **settings).optimize()
     storage = SQLiteStorage(tmp_path / "r.db")
 
     def interrupt(line: str) -> None:  # Ctrl-C once `stop_after` epochs are recorded
         if line.startswith("epoch") and len(storage.oneshot_epochs("oneshot")) == stop_after:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_oneshot(_study(storage, **settings), load_digits(), log=interrupt)
+    with pytest.raises(KeyboardInterrupt), _study(storage, **settings) as study:
+        study.optimize(log=interrupt)
     assert len(storage.oneshot_epochs("oneshot")) == stop_after
-    run_oneshot(_study(SQLiteStorage(tmp_path / "r.db"), **settings), load_digits(),
-                log=lambda _: None)
+    with _study(tmp_path / "r.db", **settings) as study:
+        study.optimize()
     resumed = SQLiteStorage(tmp_path / "r.db")
     assert [e.arch_weights for e in resumed.oneshot_epochs("oneshot")] == [
         e.arch_weights for e in straight.oneshot_epochs("oneshot")]
@@ -333,21 +441,20 @@ def test_interrupted_one_shot_study_resumes_exactly(tmp_path: Path, settings: di
 
 
 def test_a_checkpoint_that_does_not_fit_the_supernet_is_refused_clearly(tmp_path: Path) -> None:
-    storage = SQLiteStorage(tmp_path / "r.db")
-
     def interrupt(line: str) -> None:  # Ctrl-C once one epoch is recorded
         if line.startswith("epoch"):
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_oneshot(_study(storage), load_digits(), log=interrupt)
+    with pytest.raises(KeyboardInterrupt), _study(tmp_path / "r.db") as study:
+        study.optimize(log=interrupt)
     # As written before the supernet held its fixed edges in a buffer.
     checkpoint = next((tmp_path / "r.db.oneshot" / "oneshot").glob("epoch-*.pt"))
     state = torch.load(checkpoint, weights_only=True)
     del state["supernet"]["fixed_cell"]
     torch.save(state, checkpoint)
-    with pytest.raises(StorageError, match=r"after epoch 1 does not fit .*Missing key"):
-        run_oneshot(_study(SQLiteStorage(tmp_path / "r.db")), load_digits(), log=lambda _: None)
+    with pytest.raises(StorageError, match=r"after epoch 1 does not fit .*Missing key"), \
+            _study(tmp_path / "r.db") as study:
+        study.optimize()
     assert len(SQLiteStorage(tmp_path / "r.db").oneshot_epochs("oneshot")) == 1
 
 
@@ -362,6 +469,64 @@ def _epochs(db: Path) -> int:
         return 0
 
 
+def _kill_after_first_epochs(command: list[str], db: Path, total: int, at_least: int) -> int:
+    """Run ``command``, kill -9 it once ``at_least`` epochs are in ``db``; the epochs done."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _epochs(db) < at_least and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _epochs(db)
+    assert at_least <= done < total
+    return done
+
+
+#: A one-shot study through the Python API, as a user's script runs it (argv: the db).
+_SCRIPT = """
+import sys
+import torch
+import archsearch
+from archsearch.data import load_digits
+from archsearch.space.nb201 import NB201Space
+
+torch.set_num_threads(1)
+
+def cells(genotype):
+    return float(sum("conv" in str(v) for v in genotype.values()))
+
+study = archsearch.create_study(NB201Space(channels=4, cells_per_stage=1), "darts", cells,
+                                storage=sys.argv[1], name="oneshot", seed=2,
+                                data=load_digits(), strategy_params=%r)
+study.optimize()
+"""
+
+
+def _figures(storage: InMemoryStorage | SQLiteStorage) -> list[tuple[Any, ...]]:
+    """The recorded epochs without their timings."""
+    return [(e.epoch, e.arch_weights, dict(e.genotype),
+             {k: v for k, v in e.metrics.items() if not k.endswith("seconds")})
+            for e in storage.oneshot_epochs("oneshot")]
+
+
+def test_sigkill_during_a_python_one_shot_study_then_resume(tmp_path: Path) -> None:
+    settings = {"epochs": 8, "batch_size": 32, "max_images": 400}
+    db = tmp_path / "killed.db"
+    script = _SCRIPT % settings
+    _kill_after_first_epochs([sys.executable, "-c", script, str(db)], db, 8, 1)
+    subprocess.run([sys.executable, "-c", script, str(db)], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    straight = InMemoryStorage()
+    _study(straight, **settings).optimize()
+    resumed = SQLiteStorage(db)
+    assert _figures(resumed) == _figures(straight)
+    assert [(t.key, t.value) for t in resumed.trials("oneshot")] == [
+        (t.key, t.value) for t in straight.trials("oneshot")]
+    assert [t.state.value for t in resumed.trials("oneshot")] == ["complete"]
+
+
 def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     config = {
@@ -374,19 +539,11 @@ def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     killed = tmp_path / "killed.db"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
+    done = _kill_after_first_epochs(
         [sys.executable, "-m", "archsearch.cli", "run", str(path), "--storage", str(killed)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _epochs(killed) < 2 and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = _epochs(killed)
-    assert 2 <= done < 8
+        killed, 8, 2)
 
-    # (That the resumed search equals an uninterrupted one is checked in-process above.)
+    # (That the resumed search equals an uninterrupted one is checked above.)
     assert main(["run", str(path), "--storage", str(killed)]) == 0
     assert f"resuming the darts search after epoch {done}" in capsys.readouterr().out
     record = SQLiteStorage(killed)
@@ -408,18 +565,13 @@ def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
     assert (tmp_path / "best" / "model.pt").is_file()
 
 
-def test_darts_space_one_shot_run_and_config_checks(tmp_path: Path) -> None:
+def test_darts_space_one_shot_run(tmp_path: Path) -> None:
     space = DartsSpace(steps=2, channels=4, cells=3)
-    storage = InMemoryStorage()
-    from archsearch.estimation.training import TrainingEstimator
-
-    estimator = TrainingEstimator(load_digits(), space, epochs=1, latency_repeats=1)
-    study = Study(space, OneShotStrategy(space, seed=0, method="gdas", **TINY), estimator,
-                  storage, name="d", seed=0)
-    run_oneshot(study, load_digits(), log=lambda _: None)
+    study = archsearch.create_study(space, "gdas", "training", data=load_digits(),
+                                    strategy_params=TINY,
+                                    estimator_params={"epochs": 1, "latency_repeats": 1})
+    study.optimize()
     assert study.trials[0].state.value == "complete"
-    with pytest.raises(ValueError, match="DARTS options"):
-        OneShotStrategy(space, method="gdas", order=2)
 
 
 # -- perturbation-based selection (DARTS-PT) --------------------------------------------------
@@ -442,7 +594,7 @@ def _importance_scorer(op_value: torch.Tensor, edge_value: torch.Tensor | None =
 def test_perturbation_selection_fixes_the_op_whose_removal_costs_most() -> None:
     net = _nb201()
     op_value = torch.rand(6, len(NB201_OPS), generator=torch.Generator().manual_seed(3))
-    rounds = selection_rounds(net.space)
+    rounds = net.selection_rounds()
     g = torch.Generator().manual_seed(0)
     decided = [decide_round(net, _importance_scorer(op_value), g) for _ in range(rounds)]
     assert rounds == 6 and all(len(d) == 1 for d in decided)
@@ -459,7 +611,7 @@ def test_perturbation_selection_fixes_the_op_whose_removal_costs_most() -> None:
     # include_none=False: 'none' is never a candidate, however much its removal would cost.
     op_value[:, NB201_OPS.index("none")] = 10.0
     space = NB201Space(channels=4, cells_per_stage=1)
-    net = OneShotStrategy(space, include_none=False).build_supernet(10, 3)
+    net = DartsSearch(space, include_none=False).build_supernet(10, 3)
     for _ in range(rounds):
         decide_round(net, _importance_scorer(op_value), g)
     assert "none" not in set(net.derive().values())
@@ -471,7 +623,7 @@ def test_perturbation_selection_on_the_darts_space_keeps_two_inputs_per_node() -
     op_value = torch.rand(5, len(net.ops), generator=g)
     op_value[:, net.ops.index("none")] = 10.0  # never a candidate on the DARTS space
     edge_value = torch.tensor([0.0, 0.0, 3.0, 1.0, 2.0])
-    rounds = selection_rounds(net.space)
+    rounds = net.selection_rounds()
     assert rounds == 5 + 1
     scorer = _importance_scorer(op_value, edge_value)
     for _ in range(rounds):
@@ -493,10 +645,10 @@ def test_darts_pt_run_with_fixed_alpha_decides_every_edge(criterion: str) -> Non
     storage = InMemoryStorage()
     study = _study(storage, fix_alpha=True, selection_criterion=criterion, **PERTURBATION)
     strategy = study.strategy
-    assert isinstance(strategy, OneShotStrategy)
+    assert isinstance(strategy, DartsSearch)
     assert strategy.label == "darts-pt-fixed" and strategy.total_epochs == 3 + 5
     lines: list[str] = []
-    run_oneshot(study, load_digits(), log=lines.append)
+    study.optimize(log=lines.append)
     assert sum("perturbation selection fixes cell edge" in line for line in lines) == 6
     epochs = storage.oneshot_epochs("oneshot")
     assert len(epochs) == 8
@@ -519,31 +671,28 @@ def test_validation_slices_mix_the_classes_of_a_class_sorted_dataset() -> None:
     """The slices the selection scores and the eigenvalue's batch are drawn from a fixed
     random order, not the split's storage order (one class per slice on an image folder),
     and together they hold every validation image once."""
-    from archsearch.oneshot.runner import prepare_search_data
-
-    strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), max_images=600)
-    data = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    strategy = DartsSearch(NB201Space(channels=4, cells_per_stage=1), max_images=600)
+    data = prepare_search_data(_class_sorted_digits(), strategy.data, torch.device("cpu"))
     assert data.y_val[:64].unique().numel() <= 3  # the split keeps the storage order
     slices = data.val_slices(64)
     assert all(y.unique().numel() >= 5 for _, y in slices)
     assert data.y_val[data.val_order[:64]].unique().numel() >= 5  # the eigenvalue's batch
     assert sorted(torch.cat([y for _, y in slices]).tolist()) == sorted(data.y_val.tolist())
     assert min(y.numel() for _, y in slices) > 1
-    again = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    again = prepare_search_data(_class_sorted_digits(), strategy.data, torch.device("cpu"))
     assert torch.equal(data.val_order, again.val_order)  # the same order every time
 
 
 def test_the_eigenvalue_is_taken_on_images_of_every_class() -> None:
     """DARTS-ES's curvature is measured on the first images of ``val_order``, not on the
     first images of a split stored class by class."""
-    from archsearch.oneshot.early_stop import hessian_eigenvalue
-    from archsearch.oneshot.runner import _eigenvalue, prepare_search_data
+    from archsearch.oneshot.early_stop import eigenvalue_metrics, hessian_eigenvalue
 
-    strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), max_images=600,
-                               early_stop=True, epochs=20)
-    data = prepare_search_data(_class_sorted_digits(), strategy, torch.device("cpu"))
+    strategy = DartsSearch(NB201Space(channels=4, cells_per_stage=1), max_images=600,
+                           early_stop=True, epochs=20)
+    data = prepare_search_data(_class_sorted_digits(), strategy.data, torch.device("cpu"))
     search = strategy.make_search(strategy.build_supernet(10, 1))
-    found = _eigenvalue(search, data, 64)["hessian_eigenvalue"]
+    found = eigenvalue_metrics(search, data, 64)["hessian_eigenvalue"]
     mixed = data.val_order[:64]
     assert found == hessian_eigenvalue(search, data.x_val[mixed], data.y_val[mixed])
     assert found != hessian_eigenvalue(search, data.x_val[:64], data.y_val[:64])
@@ -553,18 +702,16 @@ def test_the_selection_measures_accuracy_or_loss_on_the_whole_validation_split()
     """The merit a decision compares: the fraction right on every validation image, or minus
     the mean cross-entropy over them (computed here in one batch), also where the images
     are stored class by class."""
-    from archsearch.oneshot.runner import _scorer, prepare_search_data
-
     dataset = _class_sorted_digits()
     for criterion in ("accuracy", "loss"):
-        strategy = OneShotStrategy(NB201Space(channels=4, cells_per_stage=1), seed=1,
-                                   selection="perturbation", selection_criterion=criterion,
-                                   max_images=300, batch_size=64)
+        strategy = DartsSearch(NB201Space(channels=4, cells_per_stage=1), seed=1,
+                               selection="perturbation", selection_criterion=criterion,
+                               max_images=300, batch_size=64)
         supernet = strategy.build_supernet(dataset.num_classes, 1)
         search = strategy.make_search(supernet)
-        data = prepare_search_data(dataset, strategy, torch.device("cpu"))
+        data = prepare_search_data(dataset, strategy.data, torch.device("cpu"))
         mixtures = supernet.softmax_mixtures()
-        merit = _scorer(search, data, strategy.batch_size, criterion)(mixtures)
+        merit = selection_scorer(search, data, 64, criterion)(mixtures)
         supernet.train()
         with torch.no_grad():
             logits = supernet(data.x_val, mixtures)
@@ -579,18 +726,21 @@ def test_the_selection_measures_accuracy_or_loss_on_the_whole_validation_split()
 
 def test_perturbation_selection_settings_are_checked() -> None:
     space = NB201Space(channels=4, cells_per_stage=1)
-    with pytest.raises(ValueError, match="for DARTS"):
-        OneShotStrategy(space, method="gdas", selection="perturbation")
-    with pytest.raises(ValueError, match="needs selection='perturbation'"):
-        OneShotStrategy(space, fix_alpha=True)
-    with pytest.raises(ValueError, match="selection must be one of"):
-        OneShotStrategy(space, selection="magnitude")
-    with pytest.raises(ValueError, match="selection_interval"):
-        OneShotStrategy(space, selection="perturbation", selection_interval=-1)
-    with pytest.raises(ValueError, match="selection_criterion must be one of"):
-        OneShotStrategy(space, selection="perturbation", selection_criterion="entropy")
-    with pytest.raises(ValueError, match="selection_criterion is for"):
-        OneShotStrategy(space, selection_criterion="loss")
+    with pytest.raises(ConfigError, match="unknown key 'selection'"):
+        archsearch.create_study(space, "gdas", strategy_params={"selection": "perturbation"})
+    with pytest.raises(ConfigError, match="fix_alpha is for selection='perturbation'"):
+        DartsSearch(space, fix_alpha=True)
+    with pytest.raises(ConfigError, match="selection must be one of"):
+        DartsSearch(space, selection="magnitude")
+    with pytest.raises(ConfigError, match="selection_interval must be >= 0"):
+        DartsSearch(space, selection="perturbation", selection_interval=-1)
+    with pytest.raises(ConfigError, match="selection_criterion must be one of"):
+        DartsSearch(space, selection="perturbation", selection_criterion="entropy")
+    with pytest.raises(ConfigError, match="selection_criterion / fix_alpha are for"):
+        DartsSearch(space, selection_criterion="loss", fix_alpha=True)
+    search = DartsSearch(space, selection="perturbation", selection_interval=2, fix_alpha=True)
+    assert search.selection is not None and search.selection.interval == 2
+    assert search.total_epochs == 50 + 5 * 2
 
 
 def test_darts_pt_from_a_config_on_the_darts_space(tmp_path: Path,

@@ -45,7 +45,7 @@ def test_ray_in_process_with_faults(tmp_path: Path) -> None:
     # process (seconds on a busy machine): the limit counts from submission.
     executor = RayExecutor(workers=2, local_cpus=2, grace_seconds=15.0)
     nodes: list[str] = []
-    study.optimize(Budget(trials=8), executor=executor,
+    study.optimize(budget=Budget(trials=8), executor=executor,
                    callbacks=[lambda *_: nodes.extend(n["NodeManagerAddress"] for n in ray.nodes())])
     assert set(nodes) == {"127.0.0.1"}  # loopback only
     by_number = {t.number: t for t in study.trials}
@@ -75,7 +75,7 @@ def test_a_node_lost_mid_study_costs_no_trial() -> None:
                 removed.append(trial.number)
 
         study = Study(space, RandomSearch(space), FaultyEstimator({}, seconds=0.5), seed=0)
-        study.optimize(Budget(trials=10), callbacks=[remove_node_after_two],
+        study.optimize(budget=Budget(trials=10), callbacks=[remove_node_after_two],
                        executor=RayExecutor(workers=3, address=cluster.address, max_retries=3))
         assert removed
         assert len(study.trials) == 10

@@ -81,7 +81,7 @@ STRATEGIES = {
 def test_never_repeats_and_stops_when_the_space_is_exhausted(name: str) -> None:
     space = Grid(n=3, k=3)  # 27 architectures
     study = _study(space, STRATEGIES[name](space))
-    assert study.optimize(Budget(trials=100)) is StopReason.EXHAUSTED
+    assert study.optimize(budget=Budget(trials=100)) is StopReason.EXHAUSTED
     keys = [t.key for t in study.trials]
     assert len(keys) == len(set(keys)) == space.size()
 
@@ -92,7 +92,7 @@ def test_regularized_evolution_keeps_the_last_p_and_removes_the_oldest() -> None
     strategy = RegularizedEvolution(space, seed=0, population_size=6, sample_size=3)
     study = _study(space, strategy)
     for n in range(1, 25):
-        study.optimize(Budget(trials=n))
+        study.optimize(budget=Budget(trials=n))
         finished = sorted(study.trials, key=lambda t: t.finish_order or 0)
         expected = [(t.score, t.genotype) for t in finished[-6:]]
         assert strategy.population == expected  # the oldest left, whatever its score
@@ -114,7 +114,7 @@ def test_regularized_evolution_children_are_one_mutation_from_the_tournament_win
     # A tournament far larger than the population almost surely holds its best member.
     strategy = RegularizedEvolution(space, seed=0, population_size=5, sample_size=60)
     study = _study(space, strategy)
-    study.optimize(Budget(trials=5))
+    study.optimize(budget=Budget(trials=5))
     assert not calls  # the first P are random
     for _ in range(30):
         best = max(strategy.population, key=lambda member: member[0])[1]
@@ -138,7 +138,7 @@ def test_failed_trials_join_the_population_as_the_worst() -> None:
             return super().evaluate(genotype, context)
 
     strategy = RegularizedEvolution(space, seed=0, population_size=4)
-    _study(space, strategy, FailsOdd(space)).optimize(Budget(trials=12))
+    _study(space, strategy, FailsOdd(space)).optimize(budget=Budget(trials=12))
     fitness = [f for f, _ in strategy.population]
     assert len(fitness) == 4 and fitness.count(-np.inf) == 2
 
@@ -150,7 +150,7 @@ def test_generational_evolution_removes_the_worst(selection: str) -> None:
     strategy = Evolution(space, seed=0, population_size=5, parents=2, selection=selection)
     study = _study(space, strategy)
     for generation in range(4):
-        study.optimize(Budget(trials=5 * (generation + 1)))
+        study.optimize(budget=Budget(trials=5 * (generation + 1)))
         assert strategy.generation == generation
         # Elitist: the population is the best five ever evaluated.
         best = sorted((t.score for t in study.trials if t.score is not None), reverse=True)
@@ -161,7 +161,7 @@ def test_generational_evolution_removes_the_oldest() -> None:
     space = ChainSpace("vector", max_depth=3, widths=(8, 16, 32))
     strategy = Evolution(space, seed=0, population_size=5, parents=2, removal="oldest")
     study = _study(space, strategy)
-    study.optimize(Budget(trials=15))
+    study.optimize(budget=Budget(trials=15))
     assert strategy.generation == 2
     # Every parent is replaced: the population is the last generation's offspring.
     assert [g for _, g in strategy.population] == [t.genotype for t in study.trials[-5:]]
@@ -172,9 +172,9 @@ def test_generational_evolution_breeds_from_the_parents_only() -> None:
     strategy = Evolution(space, seed=0, population_size=6, parents=2, selection="truncation",
                          crossover_rate=0.0)
     study = _study(space, strategy)
-    study.optimize(Budget(trials=6))
+    study.optimize(budget=Budget(trials=6))
     parents = [g for _, g in sorted(strategy.population, key=lambda m: m[0], reverse=True)[:2]]
-    study.optimize(Budget(trials=11))  # five children, one generation
+    study.optimize(budget=Budget(trials=11))  # five children, one generation
     for child in study.trials[6:]:
         assert min(_differences(child.genotype, p) for p in parents) == 1
 
@@ -185,7 +185,7 @@ def test_local_search_moves_to_the_first_improvement_and_restarts_at_local_optim
     table = RandomTable(space)
     strategy = LocalSearch(space, seed=0, initial_samples=4)
     study = _study(space, strategy, table)
-    study.optimize(Budget(trials=4))
+    study.optimize(budget=Budget(trials=4))
     first = max(study.trials, key=lambda t: t.score or 0.0)
     assert strategy.centre == (first.score, first.genotype)  # the best of the initial batch
     moves = restarts = 0
@@ -258,7 +258,7 @@ def test_guided_local_search_queries_the_best_rated_neighbour_first() -> None:
     objective = EncodingObjective(space)
     strategy = LocalSearch(space, seed=0, guided=True)
     study = _study(space, strategy, objective)
-    study.optimize(Budget(trials=10))  # the random starts
+    study.optimize(budget=Budget(trials=10))  # the random starts
     checked, previous = 0, None
     while checked < 3:
         centre = strategy.centre
@@ -295,7 +295,7 @@ def test_reinforce_samples_respect_conditional_decisions() -> None:
         depths.add(genotype["depth"])
     assert depths == {1, 2, 3, 4}
     study = _study(space, strategy)
-    study.optimize(Budget(trials=25))  # the study validates every proposal
+    study.optimize(budget=Budget(trials=25))  # the study validates every proposal
     assert strategy.updates == 5
 
 
@@ -303,7 +303,7 @@ def test_reinforce_learns_a_simple_landscape() -> None:
     space = Grid(n=6, k=5)  # NAS-Bench-201's shape
     strategy = Reinforce(space, seed=0, batch_size=5)
     study = _study(space, strategy)
-    study.optimize(Budget(trials=150))
+    study.optimize(budget=Budget(trials=150))
     scores = [t.score for t in study.trials if t.score is not None]
     best = max(EncodingObjective(space).score(g) for g in space.enumerate())
     # The first batch comes from the untrained (near uniform) controller.  Never repeating
@@ -316,7 +316,7 @@ def test_reinforce_weights_after_replay_equal_live_weights() -> None:
     space = MultiBranchSpace("vector", max_depth=3, widths=(8, 16))
     storage = InMemoryStorage()
     live = Reinforce(space, seed=2, batch_size=4)
-    _study(space, live, storage=storage).optimize(Budget(trials=22))
+    _study(space, live, storage=storage).optimize(budget=Budget(trials=22))
     replayed = Reinforce(space, seed=2, batch_size=4)
     _study(space, replayed, storage=storage)  # opening the study replays tell
     assert replayed.updates == live.updates == 5

@@ -47,7 +47,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     faults = {1: "raise", 3: "nan", 4: "failed", 6: "missing"}
     study = Study(space, RandomSearch(space), Faulty(space, faults),
                   SQLiteStorage(tmp_path / "s.db"), seed=0)
-    assert study.optimize(Budget(trials=10)) is StopReason.BUDGET
+    assert study.optimize(budget=Budget(trials=10)) is StopReason.BUDGET
     states = {t.number: t for t in study.trials}
     assert len(states) == 10
     for number in faults:
@@ -65,7 +65,7 @@ def test_record_round_trips_through_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     study = Study(space, RandomSearch(space), EncodingObjective(space), SQLiteStorage(path),
                   seed=4, config={"any": [1, 2]})
-    study.optimize(Budget(trials=6))
+    study.optimize(budget=Budget(trials=6))
     stored = SQLiteStorage(path)
     assert stored.trials("study") == study.trials
     assert stored.load_study("study").config == {"any": [1, 2]}
@@ -76,17 +76,17 @@ def test_record_round_trips_through_sqlite(tmp_path: Path) -> None:
 def test_resume_reruns_interrupted_trial_and_matches_uninterrupted(tmp_path: Path) -> None:
     space = _space()
     straight = Study(space, RandomSearch(space), EncodingObjective(space), seed=9)
-    straight.optimize(Budget(trials=8))
+    straight.optimize(budget=Budget(trials=8))
 
     storage = SQLiteStorage(tmp_path / "s.db")
     first = Study(space, RandomSearch(space), EncodingObjective(space), storage, seed=9)
-    first.optimize(Budget(trials=5))
+    first.optimize(budget=Budget(trials=5))
     first.ask()  # trial 5 starts, then the process "dies" before telling it
     assert storage.trials("study")[-1].state is TrialState.RUNNING
 
     resumed = Study(space, RandomSearch(space), EncodingObjective(space),
                     SQLiteStorage(tmp_path / "s.db"), seed=9)
-    resumed.optimize(Budget(trials=8))
+    resumed.optimize(budget=Budget(trials=8))
     got = [(t.number, t.key, t.value) for t in resumed.trials]
     assert got == [(t.number, t.key, t.value) for t in straight.trials]
     assert all(t.state is TrialState.COMPLETE for t in resumed.trials)
@@ -119,7 +119,7 @@ def test_repeats_are_answered_from_the_record_and_not_counted() -> None:
             return super().evaluate(genotype, context)
 
     study = Study(space, Stubborn(space), Counting(space), seed=0)
-    study.optimize(Budget(trials=5))
+    study.optimize(budget=Budget(trials=5))
     assert study.n_evaluated == 5 == len(calls)
     repeats = [t for t in study.trials if t.cached]
     assert repeats and all(t.metrics == study.trials[0].metrics for t in repeats)
@@ -133,20 +133,20 @@ def test_stubborn_strategy_stops_after_max_repeats() -> None:
             return trials[0].genotype if trials else super().ask(trials, rng)
 
     study = Study(space, Same(space), EncodingObjective(space), seed=0, max_repeats=5)
-    assert study.optimize(Budget(trials=10)) is StopReason.REPEATS
+    assert study.optimize(budget=Budget(trials=10)) is StopReason.REPEATS
 
 
 def test_time_budget_stops_the_study() -> None:
     space = ChainSpace("vector", max_depth=4)
     study = Study(space, RandomSearch(space), EncodingObjective(space), seed=0)
-    assert study.optimize(Budget(seconds=0.2)) is StopReason.TIMEOUT
+    assert study.optimize(budget=Budget(seconds=0.2)) is StopReason.TIMEOUT
 
 
 def test_grid_refuses_a_space_too_large_naming_its_size() -> None:
     space = ChainSpace("image", max_depth=12)
     study = Study(space, GridSearch(space), EncodingObjective(space), seed=0)
     with pytest.raises(ValueError, match=r"architectures, more than"):
-        study.optimize(Budget(trials=1))
+        study.optimize(budget=Budget(trials=1))
 
 
 def test_budget_rejects_nonsense() -> None:

@@ -87,6 +87,10 @@ def create_study(
     if not isinstance(space_obj, SearchSpace):
         raise ConfigError(f"space must be a SearchSpace, got {type(space_obj).__name__}")
     strategy_obj = _build("strategy", strategy, strategy_params, space=space_obj, seed=seed)
+    if getattr(strategy_obj, "seed", seed) != seed:
+        raise ConfigError(f"the strategy was built with seed {strategy_obj.seed} but the study's "
+                          f"seed is {seed}: give the seed once, here (a strategy given by name "
+                          "or class is built with it)")
     estimator_obj: Any = estimator
     if isinstance(estimator, (str, type)):
         estimator_obj = _build("estimator", estimator, estimator_params, space=space_obj,

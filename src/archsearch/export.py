@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from archsearch.build import build_components
+from archsearch.build import build_components, load_data
 from archsearch.config import Config
-from archsearch.study import _TRIAL_STREAM, derive_seed
+from archsearch.study import trial_seed
 from archsearch.trial import FrozenTrial
 
 
@@ -26,7 +26,7 @@ def export_trial(
     (out / "genotype.json").write_text(json.dumps(dict(trial.genotype), indent=2, sort_keys=True))
     written = ["genotype.json"]
     metrics: dict[str, object] = {"trial": trial.number, "search_metrics": dict(trial.metrics)}
-    components = build_components(config)
+    components = build_components(config, load_data(config))
     train_final = getattr(components.estimator, "train_final", None)
     if train_final is None:
         console.print("this estimator trains nothing (a table lookup): no weights to export")
@@ -36,7 +36,7 @@ def export_trial(
         mode = "train+validation" if retrain_full else "the trial's own training split"
         with console.status(f"retraining trial {trial.number} on {mode}"):
             model, final = train_final(
-                trial.genotype, derive_seed(seed, trial.number, _TRIAL_STREAM),
+                trial.genotype, trial_seed(seed, trial.number),
                 include_validation=retrain_full)
         torch.save(model.state_dict(), out / "model.pt")
         written.append("model.pt")

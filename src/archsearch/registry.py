@@ -125,14 +125,14 @@ def resolve(kind: str, name: str) -> Any:
     if name in table:
         return _load(table[name])
     head, sep, argument = name.partition(":")
-    if sep and "." in head:  # an import path, package.module:Class
-        return _load(name)
-    if sep and head in table:
+    if sep and head in table:  # a registered name with an argument, optuna:tpe
         target = _load(table[head])
         parameter = getattr(target, "name_argument", None)
         if parameter is None:
             raise ConfigError(f"{kind} {head!r} takes no ':' argument (got {name!r})")
         return functools.partial(target, **{parameter: argument})
+    if sep:  # an import path, package.module:Class
+        return _load(name)
     raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(table)} "
                       "(or an import path package.module:Class)")
 

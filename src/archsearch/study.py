@@ -94,10 +94,6 @@ class Study:
             raise ConfigError(f"space must be a SearchSpace, got {type(space).__name__}")
         if not isinstance(strategy, Strategy):
             raise ConfigError(f"strategy must be a Strategy, got {type(strategy).__name__}")
-        if getattr(strategy, "seed", seed) != seed:
-            raise ConfigError(f"the strategy was built with seed {strategy.seed} but the study's "
-                              f"seed is {seed}: give the seed once (create_study builds the "
-                              "strategy with it)")
         if stop_after_failures < 0:
             raise ConfigError(f"stop_after_failures must be >= 0, got {stop_after_failures}")
         own = estimator if isinstance(estimator, Estimator) else None

@@ -157,6 +157,14 @@ class Supernet(nn.Module):
         """The columns ``derive`` may choose (all but ``none`` where it is excluded)."""
         return [k for k, op in enumerate(self.ops) if op != "none"]
 
+    def selection_rounds(self) -> int:
+        """How many rounds a perturbation-based selection (``archsearch.oneshot.selection``)
+        takes to decide every edge: one per edge, then one per node that keeps two of more
+        than two incoming edges; every cell type decides one edge (or node) per round, so
+        the cell types are decided side by side."""
+        return max(len(alpha) + sum(len(group) > 2 for group in self.input_groups[name])
+                   for name, alpha in self.alphas().items())
+
     def arch_weights(self) -> dict[str, list[list[float]]]:
         """The mixture weights per cell type as plain lists (for the record)."""
         return {name: weights.detach().cpu().tolist()

@@ -7,16 +7,19 @@
   chosen by what removing an op costs the supernet, not by the magnitude of alpha.
 * ``early_stop``: DARTS-ES, the third: stop once the Hessian of the validation loss with
   respect to alpha sharpens, and return the cell of an earlier epoch.
-* ``OneShotStrategy`` and ``run_oneshot``: the same searches driven by a study
-  (``strategy: darts`` / ``gdas`` in a config), recorded per epoch and resumable.
+* ``DartsSearch`` and ``GdasSearch`` (``search``; ``strategy: darts`` / ``gdas``): the
+  same searches as strategies of a study, which ``Study.optimize`` runs with the
+  ``OneShotDriver`` (``driver``): recorded per epoch, resumable, the derived cell
+  evaluated as a trial.
 
 This package imports torch.
 """
 
 from archsearch.oneshot.darts import DARTS, BilevelSearch
+from archsearch.oneshot.driver import OneShotDriver
 from archsearch.oneshot.gdas import GDAS
 from archsearch.oneshot.remedy import auxiliary_skip_beta
-from archsearch.oneshot.runner import OneShotStrategy, run_oneshot
+from archsearch.oneshot.search import DartsSearch, GdasSearch, OneShotSearch
 
-__all__ = ["DARTS", "GDAS", "BilevelSearch", "OneShotStrategy", "auxiliary_skip_beta",
-           "run_oneshot"]
+__all__ = ["DARTS", "GDAS", "BilevelSearch", "DartsSearch", "GdasSearch", "OneShotDriver",
+           "OneShotSearch", "auxiliary_skip_beta"]

@@ -16,7 +16,6 @@ betas (0.5, 0.999), weight decay 1e-3.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from archsearch.nn.device import autocast
 from archsearch.nn.supernet import Mixture, Supernet
 from archsearch.oneshot.remedy import auxiliary_skip_beta
 
@@ -154,15 +154,10 @@ class BilevelSearch:
         }
 
     # -- helpers --------------------------------------------------------------------------
-    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-        if self.bf16 and device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def loss(self, x: torch.Tensor, y: torch.Tensor, mixtures: Mapping[str, Mixture] | None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy and the number of correct predictions."""
-        with self.autocast(x.device):
+        with autocast(self.bf16, x.device):
             logits = self.supernet(x, mixtures)
         if logits.dtype in (torch.bfloat16, torch.float16):
             logits = logits.float()  # the loss in full precision under autocast

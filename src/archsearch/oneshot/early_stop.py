@@ -29,14 +29,19 @@ a resumed search reaches the same decision, and a search that only records them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from archsearch.errors import ConfigError
 from archsearch.oneshot.darts import BilevelSearch
+from archsearch.oneshot.data import SearchData
+from archsearch.space.genotype import Genotype
+from archsearch.storage import OneShotEpoch
 
 #: Up to this many architecture parameters the Hessian is built row by row and solved
 #: exactly (NAS-Bench-201 has 6 x 5 = 30); beyond it (the DARTS space has 2 x 14 x 8 = 224)
@@ -62,13 +67,13 @@ class EigenvalueStop:
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.window % 2 == 0:
-            raise ValueError(f"early_stop_window must be a positive odd number, got {self.window}")
+            raise ConfigError(f"early_stop_window must be a positive odd number, got {self.window}")
         if self.lag < 1:
-            raise ValueError(f"early_stop_lag must be >= 1, got {self.lag}")
+            raise ConfigError(f"early_stop_lag must be >= 1, got {self.lag}")
         if self.factor <= 1:
-            raise ValueError(f"early_stop_factor must be > 1, got {self.factor}")
+            raise ConfigError(f"early_stop_factor must be > 1, got {self.factor}")
         if self.start < 0:
-            raise ValueError(f"early_stop_start must be >= 0, got {self.start}")
+            raise ConfigError(f"early_stop_start must be >= 0, got {self.start}")
 
     def epochs_to_decide(self, epoch: int) -> int:
         """How many epochs are recorded when the rule goes back to ``epoch``: the window of
@@ -100,6 +105,50 @@ class EigenvalueStop:
             if earlier > 0 and self.smoothed(eigenvalues, current) / earlier > self.factor:
                 return current - self.lag
         return None
+
+
+def recorded_eigenvalues(records: Sequence[OneShotEpoch]) -> list[float]:
+    """The Hessian eigenvalue of every recorded epoch (an error if an epoch lacks it)."""
+    missing = [r.epoch for r in records if "hessian_eigenvalue" not in r.metrics]
+    if missing:
+        raise ConfigError(f"early_stop needs the Hessian's eigenvalue of every epoch; epochs "
+                          f"{missing[:5]} were recorded without it (by a search without "
+                          "early_stop): start a new study")
+    return [r.metrics["hessian_eigenvalue"] for r in records]
+
+
+@dataclass(frozen=True)
+class EigenvalueWatch:
+    """DARTS-ES in a search: the eigenvalue recorded after every epoch, and the search
+    stopped by ``rule`` when ``stop`` (else the rule only shows where it would have)."""
+
+    rule: EigenvalueStop = EigenvalueStop()
+    stop: bool = True
+
+    def rule_epoch(self, records: Sequence[OneShotEpoch]) -> int | None:
+        """The epoch whose cell the rule picks from the recorded eigenvalues (None: it has
+        not fired)."""
+        return self.rule.stop_epoch(recorded_eigenvalues(records))
+
+    def stop_message(self, records: Sequence[OneShotEpoch], chosen: int,
+                     describe: Callable[[Genotype], str]) -> str:
+        """Why the search stopped after the recorded epochs, returning epoch ``chosen``."""
+        values = recorded_eigenvalues(records)
+        current = chosen + self.rule.lag
+        return (f"early stop after epoch {len(records)}: the Hessian's dominant eigenvalue rose "
+                f"from {self.rule.smoothed(values, chosen):.4g} (mean around epoch {chosen + 1}) "
+                f"to {self.rule.smoothed(values, current):.4g} (around epoch {current + 1}); "
+                f"the cell of epoch {chosen + 1}: {describe(records[chosen].genotype)}")
+
+
+def eigenvalue_metrics(search: BilevelSearch, data: SearchData, batch_size: int
+                       ) -> dict[str, float]:
+    """The Hessian's dominant eigenvalue on the first ``batch_size`` validation images in
+    ``val_order`` (the same ones every epoch), and the seconds it took."""
+    began = time.perf_counter()
+    first = data.val_order[:batch_size]
+    value = hessian_eigenvalue(search, data.x_val[first], data.y_val[first])
+    return {"hessian_eigenvalue": value, "hessian_seconds": time.perf_counter() - began}
 
 
 def hessian_eigenvalue(search: BilevelSearch, x: torch.Tensor, y: torch.Tensor,

@@ -16,12 +16,30 @@ reproducible and resumable on any device.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from archsearch.errors import ConfigError
 from archsearch.nn.supernet import Mixture, Supernet
 from archsearch.oneshot.darts import Batch, BilevelSearch
+
+
+@dataclass(frozen=True)
+class GumbelSchedule:
+    """GDAS's temperature: linear from ``tau_max`` in the first epoch to ``tau_min`` in the
+    last."""
+
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tau_min <= self.tau_max:
+            raise ConfigError(f"need 0 < tau_min <= tau_max, got {self.tau_min}, {self.tau_max}")
+
+    def tau(self, epoch: int, epochs: int) -> float:
+        return self.tau_max - (self.tau_max - self.tau_min) * epoch / max(epochs - 1, 1)
 
 
 class GDAS(BilevelSearch):
@@ -36,13 +54,11 @@ class GDAS(BilevelSearch):
     def __init__(self, supernet: Supernet, *, epochs: int, tau_max: float = 10.0,
                  tau_min: float = 0.1, **settings: Any) -> None:
         super().__init__(supernet, epochs=epochs, **settings)
-        if not 0 < tau_min <= tau_max:
-            raise ValueError(f"need 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
-        self.tau_max, self.tau_min = tau_max, tau_min
+        self.schedule = GumbelSchedule(tau_max, tau_min)
         self.tau = tau_max
 
     def begin_epoch(self, epoch: int) -> dict[str, float]:
-        self.tau = self.tau_max - (self.tau_max - self.tau_min) * epoch / max(self.epochs - 1, 1)
+        self.tau = self.schedule.tau(epoch, self.epochs)
         return {"tau": self.tau}
 
     def sample(self, generator: torch.Generator) -> dict[str, Mixture]:

@@ -17,18 +17,32 @@ A departure, optional: ``auxiliary_op="skip_bn"`` puts an affine-free BN after e
 auxiliary identity.  DARTS-'s code adds its skips in the DARTS space, whose cells
 re-normalise their inputs, so what the summed skips add stays inside one cell (its code
 also offers a 1x1 convolution in their place).  NAS-Bench-201 chains its cells with
-nothing in between: there the skips pass about 4 times a cell's input on (node 1 = x,
-node 2 = x + node 1, node 3 = x + node 1 + node 2), which compounds over the cells; at
-``beta = 1`` the last of the 15 cells of C=16, N=5 puts out a standard deviation of 1e12
-(0.7 without the skips; ``benchmarks/aux_skip_scale.py``), so the mixed ops, whose
-outputs are of order 1, barely reach the classifier until ``beta`` is small.  With the BN
-each skip adds a term of unit spread and the growth is additive (13 at the last cell).
-Measured on NAS-Bench-201 (benchmarks/RESULTS.md), neither variant kept its cell: with
-five cells per stage both held convolutions until ``beta`` fell below about 0.15 in the
-last epochs, then turned most edges into skip connections.
+nothing in between: there the identities summed on every edge multiply a cell's input
+(node 1 = x, node 2 = x + node 1, node 3 = x + node 1 + node 2), which compounds over the
+cells, so while ``beta`` is large the mixed ops, whose outputs are of order 1, barely reach
+the classifier.  With the BN each skip adds a term of unit spread and the growth is
+additive.  ``benchmarks/aux_skip_scale.py`` measures both; results are in
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsearch.errors import ConfigError
+from archsearch.nn.supernet import AUXILIARY_OPS
+
+
+@dataclass(frozen=True)
+class AuxiliarySkip:
+    """DARTS-'s setting: what its auxiliary skip is on a stride-1 edge, ``"skip"`` (the
+    identity) or ``"skip_bn"`` (the identity, then an affine-free BN)."""
+
+    op: str = "skip"
+
+    def __post_init__(self) -> None:
+        if self.op not in AUXILIARY_OPS:
+            raise ConfigError(f"auxiliary_op must be one of {AUXILIARY_OPS}, got {self.op!r}")
 
 
 def auxiliary_skip_beta(epoch: int, epochs: int, beta0: float = 1.0) -> float:

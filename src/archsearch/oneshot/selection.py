@@ -15,13 +15,12 @@ supernet training but decides each edge by what the supernet loses without an op
 
 ``fix_alpha=True`` is the paper's "DARTS+PT (fix alpha)" variant: alpha is never trained,
 the supernet learns with its (near-uniform) initial mixture, and only the perturbations
-choose.  The strategy's ``selection_criterion`` is the reference's ``proj_crit``:
-``"accuracy"`` (its default) or ``"loss"``.  Removing ``none`` changes nothing, so it wins
-an edge whenever removing each other op leaves the supernet as good or better (how often
-that happened in benchmarks/RESULTS.md was measured while the validation chunks each held
-one class, since fixed: see there).  A decision is stored in the supernet's
-fixed rows (``Supernet.fixed``), so the checkpoint of the epoch holds it and a resumed
-run continues the same choices.
+choose.  The criterion is the reference's ``proj_crit``: ``"accuracy"`` (its default) or
+``"loss"``.  Removing ``none`` changes nothing, so it wins an edge whenever removing each
+other op leaves the supernet as good or better (results: benchmarks/RESULTS.md).  A
+decision is stored in the supernet's fixed rows (``Supernet.fixed``), so the checkpoint of
+the epoch holds it and a resumed run continues the same choices.  The number of rounds is
+the supernet's (``Supernet.selection_rounds``).
 
 Departures from the reference code (``ruocwang/darts-pt``): the last decision ends the
 search (the reference fine-tunes one more epoch, which cannot change the cell); candidate
@@ -34,13 +33,14 @@ of the validation images in a fixed random order (``SearchData.val_slices``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from archsearch.nn.supernet import Mixture, Supernet, darts_edge_sources
-from archsearch.space.base import SearchSpace
-from archsearch.space.cells import DartsSpace
-from archsearch.space.nb201 import NB201_EDGES, NB201Space
+from archsearch.errors import ConfigError
+from archsearch.nn.supernet import Mixture, Supernet
+from archsearch.oneshot.darts import BilevelSearch
+from archsearch.oneshot.data import SearchData
 
 #: What a decision measures: ``"accuracy"`` or ``"loss"`` on the validation split.
 CRITERIA = ("accuracy", "loss")
@@ -50,18 +50,55 @@ CRITERIA = ("accuracy", "loss")
 Scorer = Callable[[dict[str, Mixture]], float]
 
 
-def selection_rounds(space: SearchSpace) -> int:
-    """How many decision rounds a space needs: one per edge, plus (DARTS space) one per node
-    with more than two inputs (all but the first).
+@dataclass(frozen=True)
+class PerturbationSelection:
+    """DARTS-PT's settings: after the supernet's epochs, one decision round, then another
+    after every ``interval`` fine-tuning epochs (0: every round at once), each decision
+    judged by ``criterion``; ``fix_alpha`` never trains alpha."""
 
-    Every cell type decides one edge (or node) per round, so the DARTS space's normal and
-    reduction cells are decided side by side.
-    """
-    if isinstance(space, NB201Space):
-        return len(NB201_EDGES)
-    if isinstance(space, DartsSpace):
-        return len(darts_edge_sources(space.steps)) + space.steps - 1
-    raise TypeError(f"perturbation-based selection needs a cell space, not {type(space).__name__}")
+    interval: int = 5
+    criterion: str = "accuracy"
+    fix_alpha: bool = False
+
+    def __post_init__(self) -> None:
+        if self.interval < 0:
+            raise ConfigError(f"selection_interval must be >= 0, got {self.interval}")
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"selection_criterion must be one of {CRITERIA}, "
+                              f"got {self.criterion!r}")
+
+    def extra_epochs(self, rounds: int) -> int:
+        """The fine-tuning epochs after the supernet's, for ``rounds`` decision rounds."""
+        return (rounds - 1) * self.interval
+
+    def rounds_after(self, epoch: int, epochs: int, rounds: int) -> int:
+        """How many decision rounds end ``epoch`` (0-based) of a search whose supernet
+        trains ``epochs`` epochs: one after its last epoch and after every ``interval``
+        fine-tuning epochs (all ``rounds`` at once if the interval is 0)."""
+        if epoch < epochs - 1:
+            return 0
+        if self.interval == 0:
+            return rounds if epoch == epochs - 1 else 0
+        return int((epoch - epochs + 1) % self.interval == 0)
+
+
+def selection_scorer(search: BilevelSearch, data: SearchData, batch_size: int,
+                     criterion: str) -> Scorer:
+    """The supernet's merit on the whole validation split under given mixtures: its
+    accuracy, or minus its mean loss (training-mode BN, as the search runs), in slices of
+    ``batch_size`` (``SearchData.val_slices``)."""
+    def merit(mixtures: dict[str, Mixture]) -> float:
+        search.supernet.train()
+        correct = torch.zeros((), dtype=torch.long, device=data.x_val.device)
+        loss_sum = torch.zeros((), device=data.x_val.device)
+        with torch.no_grad():
+            for x, y in data.val_slices(batch_size):
+                loss, right = search.loss(x, y, mixtures)
+                loss_sum += loss * x.shape[0]
+                correct += right
+        n = max(data.x_val.shape[0], 1)
+        return -float(loss_sum) / n if criterion == "loss" else int(correct) / n
+    return merit
 
 
 def _masked(supernet: Supernet, name: str, row: int, column: int | None

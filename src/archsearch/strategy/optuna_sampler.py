@@ -64,6 +64,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from archsearch.errors import MissingExtra
+
 try:
     import optuna
     from optuna.distributions import BaseDistribution
@@ -72,7 +74,7 @@ try:
     from optuna.trial import FrozenTrial as OptunaTrial
     from optuna.trial import TrialState as OptunaState
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
+    raise MissingExtra(  # an ImportError that the CLI reports as a plain message
         'the optuna:<sampler> strategies need Optuna: pip install "archsearch[optuna]"'
     ) from _err
 
@@ -189,14 +191,21 @@ class OptunaStrategy(Strategy):
             if n_startup_trials < low:
                 raise ValueError(f"optuna:{sampler}: n_startup_trials must be >= {low}, "
                                  f"got {n_startup_trials}")
+        # A space whose validate() adds rules to its decisions may refuse a proposal.
+        self._may_refuse = type(space).validate is not DecisionSpace.validate
+        # Set while an ask or a tell changes the Optuna study: still set afterwards, that
+        # call was interrupted and left Optuna trials that no record holds.
+        self._dirty = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget the Optuna study: the state before the first ask or tell."""
         self._study: optuna.Study | None = None
         self._structure: BaseSampler | None = None  # see _SeededPerTrial
         self._n_created = 0  # Optuna trials created so far (their numbers are 0..n-1)
         self._optuna_number: dict[int, int] = {}  # archsearch trial number -> Optuna's
         self._asked: dict[str, list[int]] = {}  # key -> Optuna trials asked, not yet bound
         self._finished: set[int] = set()  # Optuna trials already told
-        # A space whose validate() adds rules to its decisions may refuse a proposal.
-        self._may_refuse = type(space).validate is not DecisionSpace.validate
 
     # -- Optuna plumbing -------------------------------------------------------------------
     def _optuna_study(self) -> optuna.Study:
@@ -315,10 +324,39 @@ class OptunaStrategy(Strategy):
         return number
 
     # -- the strategy interface ----------------------------------------------------------
+    def _drifted(self, trials: Sequence[FrozenTrial]) -> bool:
+        """Whether the Optuna study holds more than ``trials`` (the record) gives: an ask or
+        a tell was interrupted (Ctrl-C right after a refusal, say), or a proposal never
+        reached the record; its Optuna trials and refusals would steer every later ask."""
+        if self._dirty:
+            return True
+        unbound = {key: len(numbers) for key, numbers in self._asked.items() if numbers}
+        for t in trials:
+            number = self._optuna_number.get(t.number)
+            if number is None and unbound.get(t.key):
+                unbound[t.key] -= 1  # what _bind will pair with this trial
+            elif number is not None and t.finished and number not in self._finished:
+                return True  # finished in the record, never told here
+        return any(unbound.values())
+
+    def _rebuild(self, trials: Sequence[FrozenTrial]) -> None:
+        """Rebuild the Optuna study from the record alone, as a study resumed by fresh
+        objects does: the finished trials replayed in the order they finished (each with
+        the refusals in front of it), the running ones re-created by ``ask``."""
+        self._reset()
+        finished = sorted((t for t in trials if t.finished),
+                          key=lambda t: (t.finish_order or 0, t.number))
+        for t in finished:
+            self._finish(self._recreate(t), t)
+
     def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
         seen = seen_keys(trials)
         if len(seen) >= self.space.size():
             return None  # every architecture tried: Optuna would only repeat
+        if self._drifted(trials):
+            self._dirty = True  # until the rebuild is complete
+            self._rebuild(trials)
+        self._dirty = True
         # Trials the study knows and Optuna does not (pending after a resume): add them,
         # so the sampler sees what is running, as in an uninterrupted run.
         for t in sorted(trials, key=lambda t: t.number):
@@ -326,6 +364,11 @@ class OptunaStrategy(Strategy):
                 number = self._recreate(t)
                 if t.finished:
                     self._finish(number, t)
+        genotype = self._propose(rng)
+        self._dirty = False
+        return genotype
+
+    def _propose(self, rng: np.random.Generator) -> Genotype:
         for _ in range(_MAX_INVALID):
             with _quiet():
                 proposal, genotype = self._new_trial(None)
@@ -355,7 +398,9 @@ class OptunaStrategy(Strategy):
     def tell(self, trial: FrozenTrial) -> None:
         if not trial.finished:
             return
+        dirty, self._dirty = self._dirty, True
         number = self._bind(trial)
         if number is None:
             number = self._recreate(trial)
         self._finish(number, trial)
+        self._dirty = dirty  # an earlier interruption still calls for a rebuild
