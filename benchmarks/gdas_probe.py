@@ -35,13 +35,13 @@ from typing import Any
 
 import torch
 
+import archsearch
 from archsearch.data import load_dataset
 from archsearch.nn.supernet import Mixture, Supernet
+from archsearch.oneshot.data import prepare_search_data
 from archsearch.oneshot.gdas import GDAS
-from archsearch.oneshot.runner import OneShotStrategy, prepare_search_data, run_oneshot
+from archsearch.oneshot.search import GdasSearch
 from archsearch.space.nb201 import NB201_EDGE_NAMES, NB201Space
-from archsearch.storage import InMemoryStorage
-from archsearch.study import Study
 from archsearch.tabular.nb201 import NB201Estimator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -166,14 +166,16 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = load_dataset(args.data)
     space = NB201Space(settings["channels"], settings["cells"])
-    strategy = OneShotStrategy(space, args.seed, method="gdas", device="cpu", **settings)
-    study = Study(space, strategy, NB201Estimator(), InMemoryStorage(), name="probe",
-                  seed=args.seed)
+    study = archsearch.create_study(space, "gdas", NB201Estimator(), name="probe",
+                                    seed=args.seed, data=dataset,
+                                    strategy_params={"device": "cpu", **settings})
+    strategy = study.strategy
+    assert isinstance(strategy, GdasSearch)
     began = time.perf_counter()
-    run_oneshot(study, dataset, log=lambda line: print(line, flush=True))
+    study.optimize(log=lambda line: print(line, flush=True))
     records = study.storage.oneshot_epochs("probe")
     # The trained supernet again, from the last epoch's checkpoint.
-    data = prepare_search_data(dataset, strategy, torch.device("cpu"))
+    data = prepare_search_data(dataset, strategy.data, torch.device("cpu"))
     supernet = strategy.build_supernet(dataset.num_classes, data.input_shape[0])
     search = strategy.make_search(supernet)
     assert isinstance(search, GDAS)

@@ -20,10 +20,12 @@ argmax-derived cell gets a second row (``NAME/no-none``) reading the same epoch'
 weights without ``none``: the cell ``--set include_none=false`` would return from the same
 search (the same cell where no edge chose ``none``).
 
-Each (method, seed) runs the library's own loop: a ``Study`` whose strategy is
-``OneShotStrategy`` and whose estimator is the table, driven by ``run_oneshot``; it prints
-one line per epoch and ends with one Markdown row per run (method, seed, derived cell,
-table accuracy, search seconds, epochs) and a mean +- std per method.
+A method is a one-shot strategy of the registry (``darts``, ``gdas``) or one of DARTS's
+variants above, which are settings of ``darts`` (``VARIANTS``).  Each (method, seed) runs
+the library's own loop: ``archsearch.create_study`` with that strategy and the table as
+the estimator, then ``study.optimize``; it prints one line per epoch and ends with one
+Markdown row per run (method, seed, derived cell, table accuracy, search seconds, epochs)
+and a mean +- std per method.
 
 Presets (``--set key=value`` overrides any setting, e.g. ``--set epochs=5``):
 
@@ -63,15 +65,17 @@ from typing import Any
 
 import torch
 
+import archsearch
+from archsearch import registry
 from archsearch.data import load_dataset
+from archsearch.errors import ArchsearchError
 from archsearch.nn.supernet import nb201_cell_from_weights
-from archsearch.oneshot.runner import OneShotStrategy, run_oneshot
+from archsearch.oneshot.search import DartsSearch, OneShotSearch
 from archsearch.space.nb201 import NB201Space
-from archsearch.storage import InMemoryStorage
-from archsearch.study import StopReason, Study
+from archsearch.study import StopReason
 from archsearch.tabular.nb201 import NB201Estimator
 
-#: Search settings per preset (OneShotStrategy's arguments; ``max_minutes`` is a guard on
+#: Search settings per preset (the strategies' settings; ``max_minutes`` is a guard on
 #: the search's wall time).  Images: ``max_images`` of the 50k training images (stratified),
 #: split 50/50 into weights / alphas; ``image_size`` in pixels; ``channels`` C; ``cells``
 #: cells per stage (N); ``batch_size`` images per step for each of the two splits.
@@ -117,18 +121,38 @@ METHOD_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-#: The methods, as OneShotStrategy settings.
-METHODS: dict[str, dict[str, Any]] = {
-    "darts": dict(method="darts", order=1),
-    "darts2": dict(method="darts", order=2),
-    "darts-minus": dict(method="darts", auxiliary_skip=True),
-    "darts-minus-bn": dict(method="darts", auxiliary_skip=True, auxiliary_op="skip_bn"),
-    "gdas": dict(method="gdas"),
-    "darts-pt": dict(method="darts", selection="perturbation"),
-    "darts-pt-fixed": dict(method="darts", selection="perturbation", fix_alpha=True),
-    "darts-es": dict(method="darts", early_stop=True),
-    "darts-minus-es": dict(method="darts", auxiliary_skip=True, early_stop=True),
+#: DARTS's variants benchmarked here, as settings of the ``darts`` strategy.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "darts2": dict(order=2),
+    "darts-minus": dict(auxiliary_skip=True),
+    "darts-minus-bn": dict(auxiliary_skip=True, auxiliary_op="skip_bn"),
+    "darts-pt": dict(selection="perturbation"),
+    "darts-pt-fixed": dict(selection="perturbation", fix_alpha=True),
+    "darts-es": dict(early_stop=True),
+    "darts-minus-es": dict(auxiliary_skip=True, early_stop=True),
 }
+
+
+def oneshot_strategies() -> list[str]:
+    """The registry's one-shot strategies (``darts``, ``gdas``, and any registered since)."""
+    names = []
+    for name in registry.available("strategy"):
+        try:
+            target = registry.resolve("strategy", name)
+        except ArchsearchError:  # an optional package missing
+            continue
+        if isinstance(target, type) and issubclass(target, OneShotSearch):
+            names.append(name)
+    return names
+
+
+def methods() -> list[str]:
+    return [*oneshot_strategies(), *VARIANTS]
+
+
+def strategy_of(method: str) -> tuple[str, dict[str, Any]]:
+    """The registered strategy and the settings a method stands for."""
+    return ("darts", VARIANTS[method]) if method in VARIANTS else (method, {})
 
 HEADER = ("| method | seed | derived cell | NB201 test % | search s | epochs |\n"
           "|---|---|---|---|---|---|")
@@ -155,13 +179,17 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
     settings = dict(settings)
     max_minutes = settings.pop("max_minutes", None)
     space = NB201Space(settings["channels"], settings["cells"])
-    strategy = OneShotStrategy(space, seed, device=device, **METHODS[method], **settings)
-    study = Study(space, strategy, table, InMemoryStorage(), name=f"{method}-{seed}", seed=seed)
+    name, variant = strategy_of(method)
+    study = archsearch.create_study(space, name, table, name=f"{method}-{seed}", seed=seed,
+                                    data=dataset,
+                                    strategy_params={"device": device, **variant, **settings})
+    strategy = study.strategy
+    assert isinstance(strategy, OneShotSearch)
     print(f"--- {method}, seed {seed}: {strategy.total_epochs} epochs, "
-          f"{settings.get('warmup_epochs', 0)} of warm-up", flush=True)
+          f"{strategy.training.warmup_epochs} of warm-up", flush=True)
     start = time.perf_counter()
-    reason = run_oneshot(study, dataset, seconds=None if max_minutes is None else 60 * max_minutes,
-                         log=lambda line: print(line, flush=True))
+    reason = study.optimize(timeout=None if max_minutes is None else 60 * max_minutes,
+                            log=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - start
     records = study.storage.oneshot_epochs(study.name)
     done = f"{len(records)}/{strategy.total_epochs}"
@@ -171,24 +199,27 @@ def run_one(method: str, seed: int, settings: dict[str, Any], dataset: Any, devi
         return [{"method": method, "seed": seed, "cell": "-", "accuracy": float("nan"),
                  "seconds": seconds, "epochs": done}]
     # The derived cell (the study's trial when finished): the last epoch's, or the one an
-    # early stop went back to.
+    # early stop went back to; the last finished epoch's when the time guard stopped it.
     chosen = strategy.result_epoch(records)
-    if chosen != len(records) - 1:
+    if chosen is None:
+        chosen = len(records) - 1
+    elif chosen != len(records) - 1:
         done += f" (early stop; cell of epoch {chosen + 1})"
     rows = [_row(method, seed, space, table, records[chosen].genotype, seconds, done)]
-    if strategy.include_none and strategy.selection == "argmax":
+    darts = strategy if isinstance(strategy, DartsSearch) else None
+    if strategy.shape.include_none and (darts is None or darts.selection is None):
         # The same epoch's weights read without ``none``: the cell include_none=false
         # returns from this very search (with argmax selection the search does not depend
         # on the rule that reads the cell off it).  A row for every run, so that the two
         # rules' means are over the same seeds.
         cell = nb201_cell_from_weights(records[chosen].arch_weights["cell"], include_none=False)
         rows.append(_row(f"{method}/no-none", seed, space, table, cell, seconds, done))
-    if strategy.track_eigenvalue and not strategy.early_stop:
-        stop = strategy.rule_epoch(records)
+    if darts is not None and darts.eigenvalue is not None and not darts.eigenvalue.stop:
+        stop = darts.rule_epoch(records)
         at = len(records) - 1 if stop is None else stop
         # The seconds of the epochs up to the stop, as an early-stopped run spends them.
         spent = sum(r.metrics["seconds"] + r.metrics["hessian_seconds"]
-                    for r in records[:strategy.eigenvalue_rule.epochs_to_decide(at)])
+                    for r in records[:darts.eigenvalue.rule.epochs_to_decide(at)])
         note = "no stop" if stop is None else f"stop: cell of epoch {at + 1}"
         rows.append(_row(f"{method}+es-rule", seed, space, table, records[at].genotype, spent,
                          f"{done}, {note}"))
@@ -200,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-reduced")
     parser.add_argument("--method", default="darts,darts-minus,gdas",
-                        help=f"comma-separated, from {', '.join(METHODS)}")
+                        help=f"comma-separated, from {', '.join(methods())}")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--data", default=os.environ.get(
         "ARCHSEARCH_CIFAR10", "../shared/datasets/cifar10-jpeg.tar.xz"))
@@ -210,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="append the Markdown rows to this file")
     args = parser.parse_args(argv)
 
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    chosen = [m.strip() for m in args.method.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in methods()]
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+        parser.error(f"unknown method(s) {unknown}; choose from {methods()}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     overrides: dict[str, Any] = {}
     for item in args.set:
@@ -234,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     table = NB201Estimator()
     print(f"preset {args.preset} on {args.device} ({torch.get_num_threads()} CPU threads): "
           f"{settings}", flush=True)
-    rows = [row for m in methods for s in seeds
+    rows = [row for m in chosen for s in seeds
             for row in run_one(m, s, {**settings, **METHOD_PRESETS.get(args.preset, {}).get(m, {}),
                                       **overrides}, dataset, args.device, table)]
 

@@ -326,8 +326,8 @@ class _InterruptedAfterARefusal(_NoRepeatedNorm):
     right after the ``at``-th refusal: the refused proposal has been told to Optuna and
     the next one asked for, but nothing of this ask reaches the study's record."""
 
-    def __init__(self, *args: object, at: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.at, self.refusals, self.interrupted = at, 0, False
 
     def validate(self, genotype: Genotype) -> None:

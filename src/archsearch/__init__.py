@@ -13,10 +13,8 @@ imports no torch.
 'BUDGET'
 """
 
-__version__ = "0.2.0"
-
-from archsearch.api import create_study, prepare, run  # noqa: E402
-from archsearch.errors import (  # noqa: E402
+from archsearch.api import create_study, prepare, run
+from archsearch.errors import (
     ArchsearchError,
     ConfigError,
     InvalidGenotype,
@@ -25,10 +23,10 @@ from archsearch.errors import (  # noqa: E402
     StudyLocked,
     TrialFailed,
 )
-from archsearch.estimation.base import Estimator, TrialContext  # noqa: E402
-from archsearch.loop import Budget, StopReason  # noqa: E402
-from archsearch.registry import register  # noqa: E402
-from archsearch.space import (  # noqa: E402
+from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.loop import Budget, StopReason
+from archsearch.registry import register
+from archsearch.space import (
     ChainSpace,
     DartsSpace,
     DecisionSpace,
@@ -41,9 +39,10 @@ from archsearch.space import (  # noqa: E402
     int_range,
     when,
 )
-from archsearch.strategy.base import Strategy  # noqa: E402
-from archsearch.study import Study  # noqa: E402
-from archsearch.trial import FrozenTrial, TrialState  # noqa: E402
+from archsearch.strategy.base import Strategy
+from archsearch.study import Study
+from archsearch.trial import FrozenTrial, TrialState
+from archsearch.version import __version__
 
 __all__ = [
     "ArchsearchError",

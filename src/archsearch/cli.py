@@ -12,12 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from archsearch import __version__, registry
+from archsearch import registry
 from archsearch.config import Config, parse_config
 from archsearch.errors import ArchsearchError, StorageError
 from archsearch.space.genotype import Genotype
 from archsearch.storage import OneShotEpoch, SQLiteStorage
 from archsearch.trial import FrozenTrial, TrialState, best_of
+from archsearch.version import __version__
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -131,13 +132,16 @@ def _list(args: argparse.Namespace) -> int:
         for column in ("name", "settings (default)", "class"):
             table.add_column(column, overflow="fold")
         for name, path in registry.available(kind).items():
+            shown = name
             try:
                 target = registry.resolve(kind, name)
                 described = ", ".join(f"{key}={default}" for key, _, default
                                       in registry.settings(target)) or "-"
+                argument = getattr(target, "name_argument", None)
+                shown = f"{name}[:<{argument}>]" if argument else name  # optuna:tpe
             except ArchsearchError as err:  # e.g. an optional package is missing
                 described = f"[dim]unavailable: {err}[/dim]"
-            table.add_row(name, described, path)
+            table.add_row(shown, described, path)
         console.print(table)
     return 0
 

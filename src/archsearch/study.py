@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from archsearch import __version__
 from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.execution.base import Executor, run_job
@@ -34,6 +33,7 @@ from archsearch.space.base import SearchSpace
 from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage, StudyInfo
 from archsearch.strategy.base import Strategy
 from archsearch.trial import FrozenTrial, TrialState, best_of, oriented
+from archsearch.version import __version__
 
 __all__ = ["Budget", "Callback", "StopReason", "Study", "derive_seed", "trial_seed"]
 

@@ -25,7 +25,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -185,7 +185,7 @@ class OneShotSearch(Strategy):
         """The space's supernet, initialised from the study seed (global RNG untouched)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.seed, 0, _INIT_STREAM))
-            supernet = self.space.build_supernet(  # type: ignore[attr-defined]
+            supernet = cast(SupernetSpace, self.space).build_supernet(
                 num_classes=num_classes, in_channels=in_channels,
                 channels=self.shape.channels, cells=self.shape.cells,
                 include_none=self.shape.include_none, **self.supernet_options())

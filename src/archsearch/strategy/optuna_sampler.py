@@ -28,7 +28,10 @@ that the space accepts is proposed instead.  Refusals never reach the study's re
 on such a space a replayed trial is first asked for freely: the sampler, in the state it
 had the first time, repeats its refusals and then proposes the recorded trial.  This
 costs one real ``ask`` per replayed trial, which is why it is done only for spaces that
-override ``validate``.
+override ``validate``.  An ``ask`` or ``tell`` cut short (Ctrl-C right after a refusal,
+with the study and strategy then used again) leaves Optuna trials that no record holds,
+as does a proposal that never reached the record; the next ``ask`` notices and rebuilds
+the Optuna study from the record, as fresh objects resuming the study would.
 
 Which samplers suit archsearch's categorical, conditional spaces:
 
@@ -353,10 +356,10 @@ class OptunaStrategy(Strategy):
         seen = seen_keys(trials)
         if len(seen) >= self.space.size():
             return None  # every architecture tried: Optuna would only repeat
-        if self._drifted(trials):
-            self._dirty = True  # until the rebuild is complete
+        drifted = self._drifted(trials)
+        self._dirty = True  # until this ask returns (a rebuild cut short is redone)
+        if drifted:
             self._rebuild(trials)
-        self._dirty = True
         # Trials the study knows and Optuna does not (pending after a resume): add them,
         # so the sampler sees what is running, as in an uninterrupted run.
         for t in sorted(trials, key=lambda t: t.number):
