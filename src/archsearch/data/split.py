@@ -15,14 +15,17 @@ def stratified_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted train and test indices holding out ``test_fraction`` of every class.
 
-    Each class with at least two examples gives at least one to the test set and keeps at
-    least one for training; a class with a single example stays in training.
+    Each class gives ``round(test_fraction * count)`` examples (half to even), at least one
+    if it has two or more, and keeps at least one for training; a class with a single
+    example stays in training.  The training estimator and the one-shot searches carve
+    their validation split with it too.
     """
     rng = np.random.default_rng(seed)
     held: list[np.ndarray] = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
-        n_test = min(max(1, int(test_fraction * members.size + 0.5)), members.size - 1)
+        # Python's round (half to even): the rounding every archsearch split has used.
+        n_test = min(max(1, round(test_fraction * members.size)), members.size - 1)
         if n_test > 0:
             held.append(rng.permutation(members)[:n_test])
     test = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
