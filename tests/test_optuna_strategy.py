@@ -1,6 +1,6 @@
-"""The optuna:<sampler> strategies: the conformance checks (they are not in
-``registry.STRATEGIES``, so the shared suite does not collect them), plus what is
-particular to driving Optuna: conditional decisions, failures, repeats, config."""
+"""The optuna:<sampler> strategies: the conformance checks for every sampler (the shared
+suite runs only the registry's default, ``optuna`` with TPE), plus what is particular to
+driving Optuna: conditional decisions, failures, repeats, config."""
 
 from __future__ import annotations
 
