@@ -408,6 +408,10 @@ def test_show_json_of_a_study_made_in_python(tmp_path: Path,
     assert main(["show", str(tmp_path / "py.db"), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["study"] == "py" and len(shown["trials"]) == 3
+    assert main(["show", str(tmp_path / "py.db")]) == 0
+    assert "best trial" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "py.db"), "--out", str(tmp_path / "out")]) == 2
+    assert "made in Python" in capsys.readouterr().err
 
 
 def test_user_decision_space_round_trip() -> None:

@@ -176,13 +176,17 @@ def _open(path: Path, study: str | None) -> tuple[SQLiteStorage, str]:
     return storage, study
 
 
-def _stored_config(storage: SQLiteStorage, study: str) -> Config:
-    return parse_config(storage.load_study(study).config["full"])
+def _stored_config(storage: SQLiteStorage, study: str) -> Config | None:
+    """The config a study was run from; None for a study made in Python (create_study)."""
+    full = storage.load_study(study).config.get("full")
+    return None if full is None else parse_config(full)
 
 
-def _space_formatter(config: Config) -> Any:
+def _space_formatter(config: Config | None) -> Any:
     from archsearch.build import component
 
+    if config is None:  # a study made in Python: its space may be any object
+        return lambda g: g.to_json()
     try:
         space = component("space", config.space)
     except ArchsearchError:  # e.g. a space of a package not installed here: raw JSON
@@ -277,7 +281,12 @@ def _export(args: argparse.Namespace) -> int:
         if chosen is None:
             raise StorageError(f"study {name!r} has no completed trial to export")
     info = storage.load_study(name)
-    written = export_trial(_stored_config(storage, name), info.seed, chosen, args.out,
+    config = _stored_config(storage, name)
+    if config is None:
+        raise StorageError(f"study {name!r} was made in Python (create_study), not from a config: "
+                           "export rebuilds the estimator from the config; the genotype is in "
+                           "`archsearch show --json`")
+    written = export_trial(config, info.seed, chosen, args.out,
                            retrain_full=args.retrain_full, console=console)
     console.print(f"exported trial {chosen.number} to {args.out}: {', '.join(written)}")
     return 0
