@@ -196,10 +196,15 @@ def test_a_missing_objective_stops_the_search_early_with_its_reason(tmp_path: Pa
     """Before: every trial failed silently until the whole budget was spent."""
     space = ChainSpace("vector", max_depth=3)
     study = archsearch.create_study(space, storage=tmp_path / "s.db")
-    with pytest.raises(RepeatedFailure, match="objective 'val_accuracy' is missing.*loss"):
+    with pytest.raises(ConfigError, match="objective 'val_accuracy' is missing.*loss"):
         study.optimize(lambda genotype: {"loss": 1.0}, trials=50)
-    assert len(study.trials) == 5  # the default stop_after_failures
+    assert len(study.trials) == 1  # a missing metric is the study's configuration: at once
     study.close()
+    # A crashing estimator: after stop_after_failures trials (default 5) failed the same way.
+    study = archsearch.create_study(space)
+    with pytest.raises(RepeatedFailure, match="first 5 trials.*ZeroDivisionError"):
+        study.optimize(lambda genotype: 1 / 0, trials=50)
+    assert len(study.trials) == 5
     # The same reason five times stops; different reasons do not.
     study = archsearch.create_study(space, stop_after_failures=3)
     calls = iter(range(100))

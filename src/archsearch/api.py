@@ -59,6 +59,8 @@ def create_study(
     seed: int = 0,
     objective: str | None = None,
     direction: str | None = None,
+    objectives: Any = None,
+    constraints: Any = None,
     data: Any = None,
     space_params: Mapping[str, Any] | None = None,
     strategy_params: Mapping[str, Any] | None = None,
@@ -76,7 +78,9 @@ def create_study(
     may also be a plain function ``evaluate(genotype[, context]) -> float | {metric:
     value}``, or left out and given to ``optimize``.  ``data`` is a ``Dataset`` or what
     ``archsearch.data.load_dataset`` takes (``"digits"``, an image folder, a ``.npz``).
-    ``storage`` is a SQLite path (None: in memory).
+    ``storage`` is a SQLite path (None: in memory).  ``objectives`` (a list such as
+    ``["val_accuracy:max", "flops:min"]``) makes a multi-objective study, ``constraints``
+    (``{"params": {"max": 2e5}}``) bounds what is feasible.
     """
     dataset = data
     if isinstance(data, (str, os.PathLike)):
@@ -100,7 +104,8 @@ def create_study(
     store = storage if isinstance(storage, Storage) else open_storage(
         None if storage is None else Path(storage))
     return Study(space_obj, strategy_obj, estimator_obj, store, name=name, seed=seed,
-                 objective=objective, direction=direction, trial_timeout=trial_timeout,
+                 objective=objective, direction=direction, objectives=objectives,
+                 constraints=constraints, trial_timeout=trial_timeout,
                  stop_after_failures=stop_after_failures, dataset=dataset)
 
 

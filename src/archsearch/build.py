@@ -114,6 +114,7 @@ def build_study(config: Config, components: Components, storage: Storage | None 
         config={"search": config.search_part(), "full": config.to_dict()},
         trial_timeout=config.study.trial_timeout,
         stop_after_failures=config.study.stop_after_failures,
+        objectives=config.study.objectives, constraints=config.study.constraints,
         dataset=components.dataset,
     )
 

@@ -20,6 +20,7 @@ import yaml
 
 from archsearch import registry
 from archsearch.errors import ConfigError
+from archsearch.objectives import parse_constraints, parse_objectives
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,17 @@ class StudyConfig:
     #: Stop when this many trials in a row, from the start of a run, fail for the same
     #: reason (0: never).
     stop_after_failures: int = 5
+    #: What the study optimises (default: the estimator's own objective), e.g.
+    #: ``[{metric: val_accuracy, direction: maximize}, {metric: flops, direction: minimize}]``
+    #: or ``[val_accuracy:max, flops:min]``.
+    objectives: list[Any] | None = None
+    #: Bounds a feasible trial keeps: ``{latency_seconds: {max: 0.002}, params: {max: 2e5}}``.
+    constraints: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.objectives is not None:
+            parse_objectives(self.objectives)
+        parse_constraints(self.constraints)
         for key, low in (("trials", 0), ("max_retries", 0), ("stop_after_failures", 0)):
             value = getattr(self, key)
             if value is not None and value < low:
@@ -73,6 +83,9 @@ class Config:
         """What defines the search (not its budget or where it runs): must match to resume."""
         out = self.to_dict()
         out["study"] = {"seed": self.study.seed}
+        for key in ("objectives", "constraints"):  # absent when not given: old records match
+            if getattr(self.study, key) is not None:
+                out["study"][key] = getattr(self.study, key)
         del out["executor"]
         return out
 

@@ -81,9 +81,15 @@ def failure_reason(error: str) -> str:
     return re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", first)
 
 
+#: What ``archsearch.objectives.assess`` says of a metric the estimator did not report.
+MISSING_METRIC = "is missing from the estimator's metrics"
+
+
 class FailureWatch:
     """Watches a run's first trials: once ``limit`` of them in a row have failed for the
-    same reason, and none has completed, the search stops rather than spend its budget."""
+    same reason, and none has completed, the search stops rather than spend its budget.
+    A trial whose estimator did not report an objective (or constrained) metric stops it
+    at once, whatever the limit: that is the study's configuration, not the architecture."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -98,6 +104,9 @@ class FailureWatch:
             self.done = True
             return
         error = trial.error or "unknown error"
+        if MISSING_METRIC in error:  # a study asking for a metric its estimator lacks
+            raise ConfigError(f"trial {trial.number}: {error}; name a metric the estimator "
+                              "reports in the study's objectives and constraints")
         if self.reasons and failure_reason(error) != self.reasons[0]:
             self.done = True  # failures differ: some architectures fail, the estimator works
             return

@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.errors import StorageError
+from archsearch.objectives import Bound, Objective, assess
 from archsearch.space.genotype import Genotype
-from archsearch.trial import FrozenTrial, TrialState, oriented
+from archsearch.trial import FrozenTrial, TrialState
 
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """What is stored with a study besides its trials."""
+    """What is stored with a study besides its trials.  ``objective`` and ``direction``
+    are the first objective's (the only one of a single-objective study); ``objectives``
+    and ``constraints`` are what the study optimises (empty: the single objective alone,
+    no constraints)."""
 
     name: str
     seed: int
@@ -34,6 +38,31 @@ class StudyInfo:
     objective: str
     config: Mapping[str, Any]
     version: str
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Bound, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.objectives:  # the single-objective form
+            object.__setattr__(self, "objectives", (Objective(self.objective, self.direction),))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+def judged(trial: FrozenTrial, info: StudyInfo) -> FrozenTrial:
+    """``trial`` with its values, scores and feasibility under the study's objectives and
+    constraints (a complete trial's, from its metrics; others unchanged)."""
+    if trial.state is not TrialState.COMPLETE:
+        return trial
+    found = assess(trial.metrics, info.objectives, info.constraints)
+    if isinstance(found, str):  # a record that no longer fits (cannot happen via the loop)
+        return replace(trial, values=None, scores=None, value=None, score=None, feasible=False)
+    single = not info.multi_objective
+    return replace(trial, values=found.values, scores=found.scores, feasible=found.feasible,
+                   violation=found.violation,
+                   value=found.values[0] if single else None,
+                   score=found.scores[0] if single and found.feasible else None)
 
 
 @dataclass(frozen=True)
@@ -92,13 +121,20 @@ class Storage(ABC):
 
 
 def _check_same(stored: StudyInfo, asked: StudyInfo) -> None:
-    for field_name in ("seed", "objective", "direction"):
+    for field_name in ("seed", "objectives", "constraints"):
         old, new = getattr(stored, field_name), getattr(asked, field_name)
         if old != new:
             raise StorageError(
-                f"study {stored.name!r} is stored with {field_name}={old!r}, not {new!r}; "
+                f"study {stored.name!r} is stored with {field_name}={_text(old)}, not "
+                f"{_text(new)}; "
                 "use another storage path or study name to start a new search"
             )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple) and all(hasattr(v, "to_dict") for v in value):
+        return repr([v.to_dict() for v in value])
+    return repr(value)
 
 
 class InMemoryStorage(Storage):
@@ -150,6 +186,11 @@ class InMemoryStorage(Storage):
         return copy.deepcopy(saved[1])
 
 
+#: The record's layout.  1: archsearch 0.1 (one objective; no ``PRAGMA user_version``
+#: set, so it reads 0); 2: objectives, constraints, and per trial its objective values
+#: and feasibility.  An older record is migrated in place when opened.
+SCHEMA_VERSION = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
     name TEXT PRIMARY KEY,
@@ -158,7 +199,9 @@ CREATE TABLE IF NOT EXISTS studies (
     objective TEXT NOT NULL,
     config TEXT NOT NULL,
     version TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    objectives TEXT,
+    constraints TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     study TEXT NOT NULL REFERENCES studies(name),
@@ -173,8 +216,26 @@ CREATE TABLE IF NOT EXISTS trials (
     finished_at REAL,
     finish_order INTEGER,
     cached INTEGER NOT NULL DEFAULT 0,
+    objective_values TEXT,
+    feasible INTEGER,
+    violation REAL,
     PRIMARY KEY (study, number)
 );
+"""
+
+#: From layout 1 to 2: the new columns; a study's objectives are its one objective, a
+#: complete trial's values its one value, and every trial is feasible.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE studies ADD COLUMN objectives TEXT;
+ALTER TABLE studies ADD COLUMN constraints TEXT;
+ALTER TABLE trials ADD COLUMN objective_values TEXT;
+ALTER TABLE trials ADD COLUMN feasible INTEGER;
+ALTER TABLE trials ADD COLUMN violation REAL;
+UPDATE studies SET objectives = json_array(json_object('metric', objective,
+                                                       'direction', direction)),
+                   constraints = '[]';
+UPDATE trials SET objective_values = json_array(value), feasible = 1, violation = 0
+    WHERE state = 'complete';
 """
 
 
@@ -209,10 +270,43 @@ class SQLiteStorage(Storage):
             # NORMAL is safe against a killed process (only a power cut can lose the
             # last commits), and keeps a commit per trial cheap.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._upgrade()
         except sqlite3.DatabaseError as err:
             raise StorageError(f"{self.path} is not an archsearch SQLite record: {err}") from None
-        self._directions: dict[str, str] = {}
+        self._infos: dict[str, StudyInfo] = {}
+
+    def _upgrade(self) -> None:
+        """Create the tables, or bring an older record's to ``SCHEMA_VERSION``: in one
+        transaction, so a kill leaves the old layout or the new one, never half of it."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StorageError(f"{self.path} was written by a newer archsearch (record layout "
+                               f"{version}, this one reads up to {SCHEMA_VERSION}): upgrade")
+        if version == SCHEMA_VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again under the write lock: another process may have upgraded it.
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version == SCHEMA_VERSION:
+                self._db.execute("COMMIT")
+                return
+            old = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'"
+            ).fetchone() is not None
+            if old and version < 2:
+                for statement in _MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            else:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -222,9 +316,11 @@ class SQLiteStorage(Storage):
             stored = self.load_study(info.name)
         except StorageError:
             self._db.execute(
-                "INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (info.name, info.seed, info.direction, info.objective,
-                 json.dumps(info.config, sort_keys=True), info.version, time.time()),
+                 json.dumps(info.config, sort_keys=True), info.version, time.time(),
+                 json.dumps([o.to_dict() for o in info.objectives]),
+                 json.dumps([{"metric": b.metric, **b.to_dict()} for b in info.constraints])),
             )
             return info
         _check_same(stored, info)
@@ -235,25 +331,31 @@ class SQLiteStorage(Storage):
 
     def load_study(self, name: str) -> StudyInfo:
         row = self._db.execute(
-            "SELECT seed, direction, objective, config, version FROM studies WHERE name = ?",
-            (name,),
+            "SELECT seed, direction, objective, config, version, objectives, constraints "
+            "FROM studies WHERE name = ?", (name,),
         ).fetchone()
         if row is None:
             raise StorageError(f"{self.path} holds no study named {name!r}")
-        seed, direction, objective, config, version = row
-        return StudyInfo(name, int(seed), direction, objective, json.loads(config), version)
+        seed, direction, objective, config, version, objectives, constraints = row
+        return StudyInfo(
+            name, int(seed), direction, objective, json.loads(config), version,
+            tuple(Objective(**o) for o in json.loads(objectives or "[]")),
+            tuple(Bound(**b) for b in json.loads(constraints or "[]")))
 
     def write_trial(self, study: str, trial: FrozenTrial) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (study, trial.number, trial.state.value, trial.genotype.to_json(), trial.key,
              trial.value, json.dumps(dict(trial.metrics), sort_keys=True), trial.error,
-             trial.started_at, trial.finished_at, trial.finish_order, int(trial.cached)),
+             trial.started_at, trial.finished_at, trial.finish_order, int(trial.cached),
+             None if trial.values is None else json.dumps(list(trial.values)),
+             None if trial.values is None else int(trial.feasible),
+             None if trial.values is None else trial.violation),
         )
 
     def trials(self, study: str) -> list[FrozenTrial]:
-        direction = self._directions.get(study) or self.load_study(study).direction
-        self._directions[study] = direction
+        info = self._infos.get(study) or self.load_study(study)
+        self._infos[study] = info
         rows = self._db.execute(
             "SELECT number, state, genotype, key, value, metrics, error, started_at,"
             " finished_at, finish_order, cached FROM trials WHERE study = ? ORDER BY number",
@@ -267,9 +369,7 @@ class SQLiteStorage(Storage):
                 key=key, value=value, metrics=json.loads(metrics), error=error,
                 started_at=started, finished_at=finished, finish_order=order, cached=bool(cached),
             )
-            if trial.state is TrialState.COMPLETE:
-                trial = replace(trial, score=oriented(value, direction))
-            out.append(trial)
+            out.append(judged(trial, info))
         return out
 
     def write_oneshot_epoch(self, study: str, record: OneShotEpoch,

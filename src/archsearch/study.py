@@ -14,7 +14,6 @@ whose process died is taken over at once.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -29,15 +28,15 @@ from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.execution.base import Executor, run_job
 from archsearch.lease import StudyLease
 from archsearch.loop import Budget, Callback, RunSettings, StopReason
+from archsearch.objectives import Bound, Objective, assess, parse_constraints, parse_objectives
+from archsearch.pareto import non_dominated
 from archsearch.space.base import SearchSpace
-from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage, StudyInfo
+from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage, StudyInfo, judged
 from archsearch.strategy.base import Strategy
-from archsearch.trial import FrozenTrial, TrialState, best_of, oriented
+from archsearch.trial import FrozenTrial, TrialState, best_of
 from archsearch.version import __version__
 
 __all__ = ["Budget", "Callback", "StopReason", "Study", "derive_seed", "trial_seed"]
-
-DIRECTIONS = ("maximize", "minimize")
 
 def derive_seed(seed: int, number: int, stream: int) -> int:
     """An independent 32-bit seed for one purpose (stream) of one trial."""
@@ -69,8 +68,11 @@ class Study:
     5
 
     ``objective`` names the metric strategies see (default: the estimator's own, else
-    ``val_accuracy``), ``direction`` whether larger or smaller is better.  ``dataset`` is
-    the data a one-shot search trains its supernet on.
+    ``val_accuracy``), ``direction`` whether larger or smaller is better; ``objectives``
+    (a list, see ``archsearch.objectives.parse_objectives``) makes a multi-objective study
+    instead, and ``constraints`` (``{metric: {min: .., max: ..}}``) bound metrics: a trial
+    outside them is complete but infeasible.  ``dataset`` is the data a one-shot search
+    trains its supernet on.
     """
 
     def __init__(
@@ -84,6 +86,8 @@ class Study:
         seed: int = 0,
         objective: str | None = None,
         direction: str | None = None,
+        objectives: Any = None,
+        constraints: Any = None,
         config: Mapping[str, Any] | None = None,
         trial_timeout: float | None = None,
         max_repeats: int = 1000,
@@ -97,10 +101,13 @@ class Study:
         if stop_after_failures < 0:
             raise ConfigError(f"stop_after_failures must be >= 0, got {stop_after_failures}")
         own = estimator if isinstance(estimator, Estimator) else None
-        objective = objective or (own.objective if own else "val_accuracy")
-        direction = direction or (own.direction if own else "maximize")
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"direction must be maximize or minimize, got {direction!r}")
+        if objectives is not None and (objective is not None or direction is not None):
+            raise ConfigError("give objectives, or objective and direction, not both")
+        if objectives is None:
+            objectives = [Objective(objective or (own.objective if own else "val_accuracy"),
+                                    direction or (own.direction if own else "maximize"))]
+        goals = parse_objectives(objectives)
+        bounds = parse_constraints(constraints)
         self.space, self.strategy = space, strategy
         self.estimator: Estimator | None = None
         self.dataset = dataset
@@ -114,8 +121,9 @@ class Study:
             self._lease.acquire()  # before reading: the record is ours from here on
         try:
             self.info = self.storage.open_study(StudyInfo(
-                name=name, seed=seed, direction=direction, objective=objective,
-                config=dict(config or {}), version=__version__,
+                name=name, seed=seed, direction=goals[0].direction, objective=goals[0].metric,
+                config=dict(config or {}), version=__version__, objectives=goals,
+                constraints=bounds,
             ))
             self._load()
         except BaseException:
@@ -153,11 +161,25 @@ class Study:
 
     @property
     def objective(self) -> str:
+        """The (first) objective's metric."""
         return self.info.objective
 
     @property
     def direction(self) -> str:
+        """The (first) objective's direction."""
         return self.info.direction
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return self.info.objectives
+
+    @property
+    def constraints(self) -> tuple[Bound, ...]:
+        return self.info.constraints
+
+    @property
+    def multi_objective(self) -> bool:
+        return self.info.multi_objective
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -176,8 +198,20 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial | None:
-        """The completed trial with the best objective (the earliest, if tied)."""
+        """The feasible completed trial with the best objective (the earliest, if tied).
+        A multi-objective study has no single best: see ``pareto_front``."""
+        if self.multi_objective:
+            names = ", ".join(o.metric for o in self.objectives)
+            raise ConfigError(f"study {self.name!r} has {len(self.objectives)} objectives "
+                              f"({names}): it has no single best trial; use pareto_front()")
         return best_of(self._trials)
+
+    def pareto_front(self) -> list[FrozenTrial]:
+        """The feasible completed trials no other feasible trial dominates, by number (a
+        repeat of an architecture counts once).  For one objective: the best trial(s)."""
+        done = [t for t in self._trials if t.scores is not None and t.feasible and not t.cached]
+        mask = non_dominated([t.scores for t in done])  # type: ignore[misc]
+        return [t for t, keep in zip(done, mask, strict=True) if keep]
 
     # -- the estimator -------------------------------------------------------------------
     def set_estimator(self, estimator: Estimator | Callable[..., Any]) -> None:
@@ -218,25 +252,23 @@ class Study:
         error: str | None = None,
         cached: bool = False,
     ) -> FrozenTrial:
-        """Finish a trial with its metrics, or with an error message."""
-        value = None if metrics is None else metrics.get(self.objective)
-        if error is None and value is None:
-            reported = ", ".join(sorted(metrics or {})) or "nothing"
-            error = (f"objective {self.objective!r} is missing from the estimator's metrics "
-                     f"(it reported {reported})")
-        elif error is None and not math.isfinite(float(value)):  # type: ignore[arg-type]
-            error = f"objective {self.objective!r} is {value}"
+        """Finish a trial with its metrics, or with an error message.  Its objective values
+        and feasibility are judged from the metrics (``archsearch.objectives.assess``)."""
+        metrics = {k: float(v) for k, v in (metrics or {}).items()}
+        if error is None:
+            found = assess(metrics, self.objectives, self.constraints)
+            if isinstance(found, str):
+                error = found
         done = replace(
             trial,
             state=TrialState.FAILED if error else TrialState.COMPLETE,
-            value=None if error else float(value),  # type: ignore[arg-type]
-            score=None if error else oriented(float(value), self.direction),  # type: ignore[arg-type]
-            metrics={k: float(v) for k, v in (metrics or {}).items()},
+            metrics=metrics,
             error=error,
             finished_at=time.time(),
             finish_order=self._finish_counter,
             cached=cached,
         )
+        done = judged(done, self.info)
         self._finish_counter += 1
         self._n_evaluated += 0 if cached else 1
         self._n_cached += 1 if cached else 0

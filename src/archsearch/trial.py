@@ -20,8 +20,13 @@ class TrialState(str, Enum):
 class FrozenTrial:
     """One architecture's evaluation.
 
-    ``score`` is the objective oriented so that larger is better (the negated value for
-    a minimised objective), or None unless complete: strategies compare scores only.
+    ``values`` are the objective values (one per objective of the study) and ``scores``
+    the same oriented so that larger is better (negated for a minimised objective), None
+    unless complete.  ``feasible`` is False for a complete trial that breaks a constraint,
+    by ``violation`` (see ``archsearch.objectives``).  ``value`` and ``score`` are the
+    single objective's of a single-objective study (None in a multi-objective one); an
+    infeasible trial has no ``score``, so strategies rank it below every feasible one.
+    Strategies compare scores only.
     ``cached`` marks a repeated architecture answered from an earlier trial; it never
     reached the estimator and does not count towards the budget.
     """
@@ -38,6 +43,10 @@ class FrozenTrial:
     finished_at: float | None = None
     finish_order: int | None = None
     cached: bool = False
+    values: tuple[float, ...] | None = None
+    scores: tuple[float, ...] | None = None
+    feasible: bool = True
+    violation: float = 0.0
 
     @property
     def finished(self) -> bool:

@@ -26,7 +26,7 @@ from archsearch.data.dataset import Dataset
 from archsearch.data.split import stratified_split
 from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
-from archsearch.estimation.cost import count_flops, count_parameters, measure_latency
+from archsearch.estimation.cost import count_flops, count_parameters, latency_stats
 from archsearch.nn.device import autocast, resolve_device
 from archsearch.nn.ops import Standardize
 from archsearch.space.base import SearchSpace, TrainableSpace
@@ -91,7 +91,10 @@ class TrainingEstimator(Estimator):
 
     Metrics: ``val_accuracy``, ``test_accuracy``, ``train_loss`` (last epoch's mean),
     ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training loop
-    alone), ``latency_seconds`` (median batch-1 forward pass) and ``epochs``.
+    alone), ``latency_seconds`` and ``latency_spread_seconds`` (median and interquartile
+    range of ``latency_repeats`` forward passes of a ``latency_batch_size`` batch on
+    ``latency_device``, the deployment target, CPU by default whatever the training
+    device, with ``latency_threads`` CPU threads; see ``latency_stats``) and ``epochs``.
     """
 
     objective = "val_accuracy"
@@ -112,7 +115,10 @@ class TrainingEstimator(Estimator):
         device: str = "auto",
         bf16: bool = False,
         split_seed: int = 0,
+        latency_device: str = "cpu",
+        latency_batch_size: int = 1,
         latency_repeats: int = 20,
+        latency_threads: int = 1,
     ) -> None:
         self.dataset = dataset
         self.space = space
@@ -126,7 +132,10 @@ class TrainingEstimator(Estimator):
         self.device = device
         self.bf16 = bf16
         self.split_seed = split_seed
+        self.latency_device = latency_device
+        self.latency_batch_size = latency_batch_size
         self.latency_repeats = latency_repeats
+        self.latency_threads = latency_threads
         self._tensors: DeviceData | None = None  # filled on first use
         self._check_args()
         if space is not None and not isinstance(space, TrainableSpace):
@@ -192,9 +201,12 @@ class TrainingEstimator(Estimator):
             "train_seconds": trained.train_seconds,
         }
         deadline.check()
-        metrics["latency_seconds"] = measure_latency(
-            model, shape, data.device, repeats=self.latency_repeats
+        latency = latency_stats(
+            model, shape, self.latency_device, batch_size=self.latency_batch_size,
+            repeats=self.latency_repeats, threads=self.latency_threads,
         )
+        metrics["latency_seconds"] = latency.median
+        metrics["latency_spread_seconds"] = latency.spread
         metrics["epochs"] = float(self.epochs)
         return metrics
 
@@ -262,8 +274,11 @@ class TrainingEstimator(Estimator):
     # -- setup ----------------------------------------------------------------------
 
     def _check_args(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.latency_repeats < 1:
-            raise ValueError("epochs, batch_size and latency_repeats must be >= 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        for name in ("latency_batch_size", "latency_repeats", "latency_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.optimizer not in OPTIMIZERS:
