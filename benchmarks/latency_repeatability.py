@@ -2,7 +2,7 @@
 
 Fixed architectures (sampled by a fixed seed) of two spaces are measured with
 ``latency_stats`` (the training estimator's defaults: CPU, batch 1, 1 thread, 5 warm-up
-and 20 timed passes, median) ``--calls`` times each, in separate calls.  One *pass*
+and ``--repeats`` 20 timed passes, median) ``--calls`` times each, in separate calls.  One *pass*
 measures every architecture once, in a shuffled order, so slow drifts of the machine's
 load spread over all architectures instead of landing on one.  Reported per space:
 
@@ -13,7 +13,7 @@ load spread over all architectures instead of landing on one.  Reported per spac
   passes 1 and 2, and the lowest over all pairs of passes;
 * the range of medians across architectures (how far apart the latencies are to rank).
 
-    python benchmarks/latency_repeatability.py [--archs 20] [--calls 5] [--log DIR]
+    python benchmarks/latency_repeatability.py [--archs 20] [--calls 5] [--repeats 20] [--log DIR]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _cpu_model() -> str:
     return platform.machine()
 
 
-def measure(archs: int, calls: int, seed: int) -> dict[str, Any]:
+def measure(archs: int, calls: int, repeats: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     models: list[tuple[str, int, torch.nn.Module, tuple[int, ...]]] = []
     for name, (space, shape) in SPACES.items():
@@ -91,7 +91,7 @@ def measure(archs: int, calls: int, seed: int) -> dict[str, Any]:
     for _ in range(calls):
         for k in rng.permutation(len(models)):
             name, i, model, shape = models[k]
-            result = latency_stats(model, shape)  # the estimator's defaults
+            result = latency_stats(model, shape, repeats=repeats)  # else the estimator's defaults
             medians[name][i].append(result.median)
             rel_spread[name].append(result.spread / result.median)
     figures: dict[str, Any] = {}
@@ -135,14 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", type=int, default=20, help="architectures per space")
     parser.add_argument("--calls", type=int, default=5, help="separate calls per architecture")
+    parser.add_argument("--repeats", type=int, default=20, help="timed passes per call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log", type=Path, default=None, help="folder for a markdown + json log")
     args = parser.parse_args()
-    if args.calls < 2 or args.archs < 3:
-        parser.error("need --calls >= 2 and --archs >= 3")
+    if args.calls < 2 or args.archs < 3 or args.repeats < 1:
+        parser.error("need --calls >= 2, --archs >= 3 and --repeats >= 1")
     start = time.perf_counter()
     load_before = os.getloadavg()
-    figures = measure(args.archs, args.calls, args.seed)
+    figures = measure(args.archs, args.calls, args.repeats, args.seed)
     seconds = time.perf_counter() - start
     load_after = os.getloadavg()
     text = table(figures)
@@ -157,16 +158,17 @@ def main() -> None:
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "settings": "latency_stats defaults: cpu, batch 1, 1 thread, 5 warm-up + 20 timed "
-                    f"passes; {args.archs} archs per space, {args.calls} calls each, "
+        "settings": f"latency_stats: cpu, batch 1, 1 thread, 5 warm-up + {args.repeats} "
+                    f"timed passes; {args.archs} archs per space, {args.calls} calls each, "
                     f"seed {args.seed}",
         "load_average_1m_before_after": [load_before[0], load_after[0]],
         "seconds": seconds,
     }
-    (args.log / "latency_repeatability.json").write_text(
+    stem = f"latency_repeatability_repeats{args.repeats}"
+    (args.log / f"{stem}.json").write_text(
         json.dumps({**meta, "figures": figures}, indent=1) + "\n")
     header = "\n".join(f"- {k}: {v}" for k, v in meta.items())
-    (args.log / "latency_repeatability.md").write_text(
+    (args.log / f"{stem}.md").write_text(
         f"# Latency repeatability\n\n{header}\n\n{text}\n")
 
 

@@ -72,7 +72,8 @@ def by_edge() -> np.ndarray:
         for k in range(1, N_OPS):  # op 0 is none: nothing built
             terms[e, k] = count_cells([k * N_OPS ** (N_EDGES - 1 - e)])[0] - base
     codes = digits(np.arange(NB201_SIZE))
-    return base + terms[np.arange(N_EDGES), codes].sum(axis=1)
+    sums: np.ndarray = base + terms[np.arange(N_EDGES), codes].sum(axis=1)
+    return sums
 
 
 def landmarks() -> list[int]:

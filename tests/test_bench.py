@@ -135,3 +135,29 @@ def test_a_benchmark_setting_the_table_does_not_take_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="unknown key 'metric'"):
         load_problem("nbgraph:cora", metric="baseline")
+
+
+@needs_tables
+def test_multi_objective_bench_reports_hypervolume_regret(tmp_path: Path) -> None:
+    from archsearch.bench_pareto import REFERENCE, true_front_cached
+    from archsearch.pareto import hypervolume, non_dominated
+
+    out = tmp_path / "mo"
+    assert main(["bench", "--space", "nbgraph:cora", "--objectives", "val_accuracy:max,latency:min",
+                 "--strategies", "random", "--budget", "12", "--seeds", "3", "--workers", "1",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    truth = true_front_cached("nbgraph:cora", "val_accuracy:max,latency:min")
+    assert summary["true_hypervolume"] == pytest.approx(truth.hypervolume)
+    # The true front is the table's non-dominated set, and nothing found can beat it.
+    assert non_dominated(truth.front).all() and truth.front.min() >= 0 and truth.front.max() <= 1
+    assert truth.hypervolume == pytest.approx(hypervolume(truth.front, [REFERENCE] * 2))
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    for run in runs:
+        curve = run["hypervolume"]
+        assert len(curve) == 12 and all(a <= b for a, b in zip(curve, curve[1:], strict=False))
+        assert 0 < curve[-1] <= truth.hypervolume
+        assert curve[-1] == pytest.approx(hypervolume(run["front"], [REFERENCE] * 2))
+    regret = summary["strategies"]["random"]["at"]["10"]["hypervolume_regret"]
+    assert regret["mean"] > 0 and regret["stderr"] >= 0
+    assert (out / "regret.png").stat().st_size > 0

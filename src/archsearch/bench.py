@@ -229,6 +229,30 @@ def plot_regret(runs: Sequence[dict[str, Any]], oracle: TableOptimum, budget: in
     return True
 
 
+def _run_all(function: Callable[..., dict[str, Any]], jobs: list[tuple[Any, ...]],
+             workers: int | None, progress: Callable[[int, int], None] | None
+             ) -> list[dict[str, Any]]:
+    """``function(*job)`` for every job, in order, on ``workers`` processes."""
+    workers = workers or os.cpu_count() or 1
+    runs: list[dict[str, Any]] = []
+    if workers == 1:
+        for job in jobs:
+            runs.append(function(*job))
+            if progress:
+                progress(len(runs), len(jobs))
+        return runs
+    # fork shares the loaded tables with the workers (copy-on-write); the parent has
+    # started no threads of its own at this point.
+    context = get_context("fork" if "fork" in get_all_start_methods() else None)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        chunk = max(1, len(jobs) // (workers * 8))
+        for result in pool.map(function, *zip(*jobs, strict=True), chunksize=chunk):
+            runs.append(result)
+            if progress:
+                progress(len(runs), len(jobs))
+    return runs
+
+
 def run_bench(
     problem: str,
     strategies: Sequence[str],
@@ -241,39 +265,29 @@ def run_bench(
     metric: str | None = None,
     test_metric: str = "test_accuracy",
     count_repeats: bool = False,
+    objectives: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every strategy (a name, or ``name[key=value, ...]``) for seeds ``first_seed`` to
-    ``first_seed + seeds - 1``; write the four outputs, return the summary."""
+    ``first_seed + seeds - 1``; write the four outputs, return the summary.  With
+    ``objectives`` (``"val_accuracy:max,flops:min"``) the runs are multi-objective and
+    judged by hypervolume regret (``archsearch.bench_pareto``)."""
     if budget < 1 or seeds < 1:
         raise ConfigError("budget and seeds must be at least 1")
     for spec in strategies:
         parse_strategy(spec)  # fail before any work on a bad name or parameter
+    if objectives is not None:
+        if metric is not None:
+            raise ConfigError("--metric is for one objective; name it in --objectives")
+        return _run_pareto(problem, strategies, budget, seeds, out, first_seed=first_seed,
+                           workers=workers, count_repeats=count_repeats,
+                           objectives=objectives, progress=progress)
     space, estimator = load_problem(problem, metric)
     oracle = estimator.oracle(test_metric)
     jobs = [(problem, s, seed, budget, metric, test_metric, count_repeats) for s in strategies
             for seed in range(first_seed, first_seed + seeds)]
-    workers = workers or os.cpu_count() or 1
-    runs: list[dict[str, Any]] = []
-    if workers == 1:
-        for job in jobs:
-            runs.append(run_one(*job))
-            if progress:
-                progress(len(runs), len(jobs))
-    else:
-        # fork shares the loaded tables with the workers (copy-on-write); the parent has
-        # started no threads of its own at this point.
-        context = get_context("fork" if "fork" in get_all_start_methods() else None)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            chunk = max(1, len(jobs) // (workers * 8))
-            for result in pool.map(run_one, *zip(*jobs, strict=True), chunksize=chunk):
-                runs.append(result)
-                if progress:
-                    progress(len(runs), len(jobs))
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "runs.jsonl", "w") as f:
-        for r in runs:
-            f.write(json.dumps(r) + "\n")
+    runs = _run_all(run_one, jobs, workers, progress)
+    _write_runs(out, runs)
     summary = summarise(runs, oracle, budget, estimator.direction)
     summary.update({"problem": problem, "seeds": seeds, "metric": estimator.objective,
                     "first_seed": first_seed, "test_metric": test_metric,
@@ -285,4 +299,40 @@ def run_bench(
         f"{', repeats count as queries' if count_repeats else ''} (mean ± std over seeds)\n\n"
         + markdown_table(summary))
     plot_regret(runs, oracle, budget, out / "regret.png", title, estimator.direction)
+    return summary
+
+
+def _write_runs(out: Path, runs: Sequence[dict[str, Any]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "runs.jsonl", "w") as f:
+        for r in runs:
+            f.write(json.dumps(r) + "\n")
+
+
+def _run_pareto(problem: str, strategies: Sequence[str], budget: int, seeds: int, out: Path, *,
+                first_seed: int, workers: int | None, count_repeats: bool, objectives: str,
+                progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    from archsearch.bench_pareto import (
+        markdown_pareto,
+        plot_pareto,
+        run_one_pareto,
+        summarise_pareto,
+        true_front_cached,
+    )
+
+    truth = true_front_cached(problem, objectives)  # before the workers fork: shared
+    jobs = [(problem, s, seed, budget, objectives, count_repeats) for s in strategies
+            for seed in range(first_seed, first_seed + seeds)]
+    runs = _run_all(run_one_pareto, jobs, workers, progress)
+    _write_runs(out, runs)
+    summary = summarise_pareto(runs, truth, budget, REPORT_BUDGETS)
+    summary.update({"problem": problem, "seeds": seeds, "first_seed": first_seed,
+                    "repeats_count_as_queries": count_repeats})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    title = f"{problem}, {objectives}, seeds {first_seed}-{first_seed + seeds - 1}"
+    (out / "summary.md").write_text(
+        f"{title}, budget {budget}: hypervolume regret in the normalised objective space, "
+        f"reference point {summary['reference']} per coordinate (mean ± standard error over "
+        "seeds)\n\n" + markdown_pareto(summary))
+    plot_pareto(runs, truth, budget, out / "regret.png", title)
     return summary

@@ -15,9 +15,10 @@ from rich.table import Table
 from archsearch import registry
 from archsearch.config import Config, parse_config
 from archsearch.errors import ArchsearchError, StorageError
+from archsearch.objectives import Bound
 from archsearch.space.genotype import Genotype
 from archsearch.storage import OneShotEpoch, SQLiteStorage
-from archsearch.trial import FrozenTrial, TrialState, best_of
+from archsearch.trial import FrozenTrial, TrialState, best_of, pareto_front_of
 from archsearch.version import __version__
 
 console = Console(highlight=False)
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--study", help="study name (default: the only one stored)")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--top", type=int, default=0, help="show only the best N trials")
+    show.add_argument("--front", action="store_true",
+                      help="show only the Pareto front (the best trial for one objective)"),
 
     export = sub.add_parser("export", help="write the best architecture, weights and metrics")
     export.add_argument("storage", type=Path)
@@ -73,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="seeds run from this one (tune on other seeds than you report)")
     bench.add_argument("--workers", type=int, help="processes (default: one per core)")
     bench.add_argument("--metric", help="the table's search metric (e.g. nb201's noisy accuracy)")
+    bench.add_argument("--objectives",
+                       help="several objectives, e.g. val_accuracy:max,flops:min: judged by "
+                            "hypervolume regret")
     bench.add_argument("--count-repeats", action="store_true",
                        help="a repeated architecture spends a query (as in tools that do not dedupe)")
     bench.add_argument("--out", type=Path, required=True)
@@ -198,12 +204,16 @@ def _show(args: argparse.Namespace) -> int:
     storage, name = _open(args.storage, args.study)
     info = storage.load_study(name)
     trials = storage.trials(name)
-    best = best_of(trials)
+    best = None if info.multi_objective else best_of(trials)
+    front = {t.number for t in pareto_front_of(trials)}
     if args.json:
         print(json.dumps({
             "study": name, "seed": info.seed, "objective": info.objective,
             "direction": info.direction, "version": info.version,
+            "objectives": [o.to_dict() for o in info.objectives],
+            "constraints": {b.metric: b.to_dict() for b in info.constraints},
             "best_trial": None if best is None else best.number,
+            "pareto_front": sorted(front),
             "trials": [_trial_json(t) for t in trials],
             "oneshot_epochs": [
                 {"epoch": e.epoch, "metrics": dict(e.metrics), "arch_weights": dict(e.arch_weights),
@@ -212,27 +222,52 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     fmt = _space_formatter(_stored_config(storage, name))
     shown = trials
-    if args.top:
+    if args.front:
+        shown = [t for t in trials if t.number in front]
+    elif args.top and not info.multi_objective:
         shown = sorted((t for t in trials if t.score is not None),
                        key=lambda t: -(t.score or 0.0))[: args.top]
-    table = Table(title=f"study {name} ({len(trials)} trials, objective {info.objective})")
-    for column in ("#", "state", info.objective, "test", "params", "seconds", "architecture"):
+    goals = [o.metric for o in info.objectives]
+    extra = [m for m in ("test_accuracy", "params", "train_seconds") if m not in goals]
+    title = (f"study {name} ({len(trials)} trials, objectives "
+             + ", ".join(f"{o.metric} ({o.direction[:3]})" for o in info.objectives)
+             + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
+                if info.constraints else "") + ")")
+    table = Table(title=title)
+    for column in ("#", "state", *goals, *extra, "architecture"):
         table.add_column(column, overflow="fold")
     for t in shown:
-        style = "bold green" if best is not None and t.number == best.number else None
+        marked = t.number in front and (info.multi_objective or t is best)
+        state = t.state.value + (" (repeat)" if t.cached else "")
+        if t.state is TrialState.COMPLETE and not t.feasible:
+            state += " (infeasible)"
+        elif marked and info.multi_objective:
+            state += " (front)"
         table.add_row(
-            str(t.number), t.state.value + (" (repeat)" if t.cached else ""),
-            "" if t.value is None else f"{t.value:.4f}",
-            _metric(t, "test_accuracy", "{:.4f}"), _metric(t, "params", "{:,.0f}"),
-            _metric(t, "train_seconds", "{:.1f}"),
+            str(t.number), state,
+            *([_fmt(v) for v in t.values] if t.values is not None else [""] * len(goals)),
+            *[_metric(t, m, _FORMATS[m]) for m in extra],
             fmt(t.genotype) if t.state is not TrialState.FAILED else f"{fmt(t.genotype)}\n"
             f"[red]{t.error}[/red]",
-            style=style,
+            style="bold green" if marked else None,
         )
     console.print(table)
     _print_oneshot(storage.oneshot_epochs(name), fmt)
-    _print_best(best, fmt)
+    if info.multi_objective:
+        console.print(f"Pareto front: {len(front)} trials ({', '.join(map(str, sorted(front)))}); "
+                      "`archsearch export --trial N` exports any of them")
+    else:
+        _print_best(best, fmt)
     return 0
+
+
+_FORMATS = {"test_accuracy": "{:.4f}", "params": "{:,.0f}", "train_seconds": "{:.1f}"}
+
+
+def _bound_text(bound: Bound) -> str:
+    low = "" if bound.min is None else f"{_fmt(bound.min)} <= "
+    high = "" if bound.max is None else f" <= {_fmt(bound.max)}"
+    return f"{low}{bound.metric}{high}"
 
 
 def _print_oneshot(epochs: list[OneShotEpoch], fmt: Callable[[Genotype], str]) -> None:
@@ -262,7 +297,8 @@ def _metric(trial: FrozenTrial, name: str, pattern: str) -> str:
 def _trial_json(t: FrozenTrial) -> dict[str, Any]:
     return {
         "number": t.number, "state": t.state.value, "genotype": dict(t.genotype), "key": t.key,
-        "value": t.value, "metrics": dict(t.metrics), "error": t.error, "cached": t.cached,
+        "value": t.value, "values": None if t.values is None else list(t.values),
+        "feasible": t.feasible, "metrics": dict(t.metrics), "error": t.error, "cached": t.cached,
         "started_at": t.started_at, "finished_at": t.finished_at,
     }
 
@@ -277,6 +313,10 @@ def _export(args: argparse.Namespace) -> int:
         if chosen is None or chosen.state is not TrialState.COMPLETE:
             raise StorageError(f"trial {args.trial} is not a completed trial of {name!r}")
     else:
+        if storage.load_study(name).multi_objective:
+            front = ", ".join(str(t.number) for t in pareto_front_of(trials))
+            raise StorageError(f"study {name!r} has several objectives, so no single best trial: "
+                               f"choose one with --trial (the Pareto front: {front or 'empty'})")
         chosen = best_of(trials)
         if chosen is None:
             raise StorageError(f"study {name!r} has no completed trial to export")
@@ -303,8 +343,14 @@ def _bench(args: argparse.Namespace) -> int:
         summary = run_bench(
             args.space, strategies, args.budget, args.seeds, args.out, workers=args.workers,
             first_seed=args.first_seed, metric=args.metric, count_repeats=args.count_repeats,
+            objectives=args.objectives,
             progress=lambda done, total: bar.update(task, completed=done))
-    console.print(markdown_table(summary))
+    if args.objectives:
+        from archsearch.bench_pareto import markdown_pareto
+
+        console.print(markdown_pareto(summary))
+    else:
+        console.print(markdown_table(summary))
     console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")
     return 0
 

@@ -29,11 +29,10 @@ from archsearch.execution.base import Executor, run_job
 from archsearch.lease import StudyLease
 from archsearch.loop import Budget, Callback, RunSettings, StopReason
 from archsearch.objectives import Bound, Objective, assess, parse_constraints, parse_objectives
-from archsearch.pareto import non_dominated
 from archsearch.space.base import SearchSpace
 from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage, StudyInfo, judged
 from archsearch.strategy.base import Strategy
-from archsearch.trial import FrozenTrial, TrialState, best_of
+from archsearch.trial import FrozenTrial, TrialState, best_of, pareto_front_of
 from archsearch.version import __version__
 
 __all__ = ["Budget", "Callback", "StopReason", "Study", "derive_seed", "trial_seed"]
@@ -209,9 +208,7 @@ class Study:
     def pareto_front(self) -> list[FrozenTrial]:
         """The feasible completed trials no other feasible trial dominates, by number (a
         repeat of an architecture counts once).  For one objective: the best trial(s)."""
-        done = [t for t in self._trials if t.scores is not None and t.feasible and not t.cached]
-        mask = non_dominated([t.scores for t in done])  # type: ignore[misc]
-        return [t for t, keep in zip(done, mask, strict=True) if keep]
+        return pareto_front_of(self._trials)
 
     # -- the estimator -------------------------------------------------------------------
     def set_estimator(self, estimator: Estimator | Callable[..., Any]) -> None:

@@ -65,6 +65,16 @@ def best_of(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     return max(done, key=lambda t: (t.score, -t.number)) if done else None
 
 
+def pareto_front_of(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """The feasible completed trials that no other feasible one dominates, by number;
+    repeats aside.  With one objective: the best trial(s)."""
+    from archsearch.pareto import non_dominated  # numpy and moocore, only when asked
+
+    done = [t for t in trials if t.scores is not None and t.feasible and not t.cached]
+    mask = non_dominated([t.scores for t in done])  # type: ignore[misc]
+    return [t for t, keep in zip(done, mask, strict=True) if keep]
+
+
 def oriented(value: float | None, direction: str) -> float | None:
     """The score of a value: larger is better whatever the objective's direction."""
     if value is None or not math.isfinite(value):

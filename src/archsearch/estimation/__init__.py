@@ -17,6 +17,9 @@ _LAZY = {
     "count_flops": "archsearch.estimation.cost",
     "count_parameters": "archsearch.estimation.cost",
     "measure_latency": "archsearch.estimation.cost",
+    "latency_stats": "archsearch.estimation.cost",
+    "LatencyResult": "archsearch.estimation.cost",
+    "FunctionEstimator": "archsearch.estimation.function",
 }
 
 __all__ = ["Estimator", "TrialContext", "TrialFailed", "TrialTimeout", *_LAZY]

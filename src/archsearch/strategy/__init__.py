@@ -13,6 +13,7 @@ from archsearch.strategy.base import Strategy
 from archsearch.strategy.evolution import Evolution
 from archsearch.strategy.grid import GridSearch
 from archsearch.strategy.local_search import LocalSearch
+from archsearch.strategy.nsga2 import NSGA2
 from archsearch.strategy.random_search import RandomSearch
 from archsearch.strategy.regularized_evolution import RegularizedEvolution
 
@@ -21,8 +22,8 @@ _LAZY = {
     "OptunaStrategy": "archsearch.strategy.optuna_sampler",
 }
 
-__all__ = ["Evolution", "GridSearch", "LocalSearch", "RandomSearch", "RegularizedEvolution",
-           "Strategy", *_LAZY]
+__all__ = ["NSGA2", "Evolution", "GridSearch", "LocalSearch", "RandomSearch",
+           "RegularizedEvolution", "Strategy", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -4,10 +4,11 @@ genotype that is neither evaluated nor pending."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Set
+from collections.abc import Sequence, Set
 
 import numpy as np
 
+from archsearch.pareto import constrained_ranks, crowding_distance
 from archsearch.space.base import SearchSpace, SpaceTooLarge
 from archsearch.space.genotype import Genotype
 from archsearch.trial import FrozenTrial
@@ -94,3 +95,34 @@ def unseen_or_mutant(
     if space.key(child) not in seen:
         return child
     return mutant(space, child, seen, rng)
+
+
+def judgement(trial: FrozenTrial) -> tuple[tuple[float, ...] | None, float]:
+    """What constrained domination compares of a finished trial: its scores (None if it
+    failed) and its constraint violation (0 when feasible)."""
+    return trial.scores, trial.violation
+
+
+def rank_and_crowding(
+    judged: Sequence[tuple[tuple[float, ...] | None, float]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """NSGA-II's two keys of each member of a set (Deb et al. 2002): its front under
+    constrained domination (0 best; ``archsearch.pareto.constrained_ranks``) and its
+    crowding distance within that front (larger is lonelier, so better).  Failed members
+    (scores None) form a last front of their own, with crowding distance 0."""
+    n = len(judged)
+    ranks = np.zeros(n, dtype=int)
+    crowding = np.zeros(n)
+    done = [i for i, (scores, _) in enumerate(judged) if scores is not None]
+    if done:
+        points = np.array([judged[i][0] for i in done], dtype=float)
+        violations = np.array([judged[i][1] for i in done], dtype=float)
+        done_ranks = constrained_ranks(points, violations)
+        ranks[done] = done_ranks
+        for front in np.unique(done_ranks):
+            members = np.flatnonzero(done_ranks == front)
+            crowding[np.asarray(done)[members]] = crowding_distance(points[members])
+    failed = [i for i, (scores, _) in enumerate(judged) if scores is None]
+    if failed:
+        ranks[failed] = int(ranks[done].max()) + 1 if done else 0
+    return ranks, crowding

@@ -33,6 +33,7 @@ from archsearch.space.nb201 import (
     NB201_SIZE,
     NB201Space,
 )
+from archsearch.tabular.nb201_cost import load_nb201_cost
 from archsearch.tabular.safe_pickle import (
     ANALOGNASBENCH_GLOBALS,
     ArchitectureRecord,
@@ -129,7 +130,10 @@ class NB201Estimator(TableEstimator):
     The table has one accuracy per setting, measured on the CIFAR-10 test set; there is
     no separate validation number.  So ``val_accuracy`` (the objective) and
     ``test_accuracy`` are the same value here; every column of ``NB201_COLUMNS`` is
-    returned too.  ``path`` reads another copy of ``data.anb``.
+    returned too, and the cell's cost: ``flops`` and ``params`` of the CIFAR-10 network
+    (C=16, N=5) as ``count_flops`` (a multiply-add = 2 FLOPs) and ``count_parameters``
+    count them, from archsearch's own table (``archsearch.tabular.nb201_cost``), in the
+    units of the training estimator.  ``path`` reads another copy of ``data.anb``.
     """
 
     space: NB201Space
@@ -142,6 +146,7 @@ class NB201Estimator(TableEstimator):
         self.path = path
         self.space = NB201Space()
         self._table = load_nb201_table(path)
+        self._flops, self._params = load_nb201_cost()
         self._column = NB201_COLUMNS.index(NB201_METRICS[metric])
 
     def lookup_index(self, index: int) -> dict[str, float]:
@@ -150,6 +155,8 @@ class NB201Estimator(TableEstimator):
         value = row[self._column]
         out = {"val_accuracy": value, "test_accuracy": value}
         out.update(zip(NB201_COLUMNS, row, strict=True))
+        out["flops"] = float(self._flops[index])
+        out["params"] = float(self._params[index])
         return out
 
     def objective_values(self) -> np.ndarray:
