@@ -21,7 +21,13 @@ from archsearch.config import ConfigError, parse_config  # noqa: E402
 from archsearch.errors import MissingExtra  # noqa: E402
 from archsearch.estimation.base import Estimator, TrialContext  # noqa: E402
 from archsearch.execution.base import Executor, Outcome, run_job  # noqa: E402
-from archsearch.space import ChainSpace, Genotype, MultiBranchSpace, SearchSpace  # noqa: E402
+from archsearch.space import (  # noqa: E402
+    ChainSpace,
+    DecisionSpace,
+    Genotype,
+    MultiBranchSpace,
+    SearchSpace,
+)
 from archsearch.space.base import InvalidGenotype  # noqa: E402
 from archsearch.storage import InMemoryStorage, SQLiteStorage, Storage  # noqa: E402
 from archsearch.strategy.optuna_sampler import SAMPLERS, OptunaStrategy  # noqa: E402
@@ -448,3 +454,117 @@ def test_a_space_that_refuses_everything_is_a_clear_error() -> None:
     study = Study(space, _strategy(space, "random", seed=0), EncodingObjective(space), seed=0)
     with pytest.raises(RuntimeError, match="refused 20 proposals of optuna:random and 1000"):
         study.optimize(budget=Budget(trials=1))
+
+
+# -- multi-objective studies -----------------------------------------------------------------
+def _mo_run(space: SearchSpace, sampler: str, seed: int, trials: int,
+            storage: InMemoryStorage | None = None,
+            constraints: Mapping[str, Mapping[str, float]] | None = None,
+            estimator: Estimator | None = None) -> Study:
+    from test_multiobjective_conformance import OBJECTIVES, ToyObjectives
+
+    assert isinstance(space, DecisionSpace)
+    study = Study(space, _strategy(space, sampler, seed), estimator or ToyObjectives(space),
+                  storage, seed=seed, objectives=OBJECTIVES, constraints=constraints)
+    study.optimize(budget=Budget(trials=trials))
+    return study
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_a_multi_objective_study_tells_optuna_the_score_vector(sampler: str) -> None:
+    """Not wrapped in ParEGO: Optuna gets one maximised direction per objective, each
+    trial's scores, and its constraint violation (failed trials: PRUNED)."""
+    from test_multiobjective_conformance import TwoObjectiveToy
+
+    space = TwoObjectiveToy()
+    study = _mo_run(space, sampler, seed=0, trials=30, constraints={"cost": {"max": 3.5}})
+    strategy = study.strategy
+    assert isinstance(strategy, OptunaStrategy) and strategy.multi_objective
+    assert study.n_evaluated == 30
+    optuna_study = strategy._optuna_study()
+    assert [d.name for d in optuna_study.directions] == ["MAXIMIZE", "MAXIMIZE"]
+    optuna_trials = optuna_study.get_trials(deepcopy=False)
+    assert len(optuna_trials) == len(study.trials)  # the first ask's study was rebuilt
+    assert any(not t.feasible for t in study.trials) and any(t.feasible for t in study.trials)
+    for ours, theirs in zip(study.trials, optuna_trials, strict=True):
+        assert Genotype.of(theirs.params) == ours.genotype
+        assert ours.scores is not None and theirs.values == list(ours.scores)
+        if sampler != "random":  # the random sampler takes no constraints
+            assert strategy._constraint(theirs) == (ours.violation,)
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_a_multi_objective_study_resumes_exactly(sampler: str) -> None:
+    from test_multiobjective_conformance import TwoObjectiveToy
+
+    space = TwoObjectiveToy()
+    bound = {"cost": {"max": 4.0}}
+    straight = _mo_run(space, sampler, seed=1, trials=30, constraints=bound)
+    for stop in (1, 13):
+        storage = InMemoryStorage()
+        _mo_run(space, sampler, seed=1, trials=stop, storage=storage, constraints=bound)
+        resumed = _mo_run(space, sampler, seed=1, trials=30, storage=storage, constraints=bound)
+        assert _keys(resumed) == _keys(straight), stop
+
+
+def test_nsga2_on_a_multi_objective_study_resumes_exactly_after_a_crash_mid_trial() -> None:
+    from test_multiobjective_conformance import TwoObjectiveToy
+
+    space = TwoObjectiveToy()
+    straight = _mo_run(space, "nsga2", seed=2, trials=24)
+    assert all(t.scores is not None and len(t.scores) == 2 for t in straight.trials)
+    storage = InMemoryStorage()
+    first = _mo_run(space, "nsga2", seed=2, trials=9, storage=storage)
+    crashed = first.ask()
+    assert crashed is not None
+    resumed = _mo_run(space, "nsga2", seed=2, trials=24, storage=storage)
+    assert resumed.trials[crashed.number].key == crashed.key
+    assert _keys(resumed) == _keys(straight)
+
+
+def test_a_multi_objective_study_on_a_refusing_space_resumes_exactly() -> None:
+    """Refusals and a first trial that fails, replayed into the rebuilt Optuna study."""
+    from test_multiobjective_conformance import ToyObjectives, TwoObjectiveToy
+
+    class NoEqualNeighbours(TwoObjectiveToy):
+        def validate(self, genotype: Genotype) -> None:
+            super().validate(genotype)
+            if genotype["d0"] == genotype["d1"] == genotype["d2"]:
+                raise InvalidGenotype("three equal first choices")
+
+    class FailsCheapOnes(ToyObjectives):
+        def evaluate(self, genotype: Genotype, context: TrialContext) -> Mapping[str, float]:
+            if context.number == 0 or genotype["d4"] == 0:
+                raise RuntimeError("simulated failure")
+            return super().evaluate(genotype, context)
+
+    space = NoEqualNeighbours()
+
+    def run(trials: int, storage: InMemoryStorage | None = None) -> Study:
+        return _mo_run(space, "tpe", seed=6, trials=trials, storage=storage,
+                       estimator=FailsCheapOnes(space))
+
+    straight = run(30)
+    assert straight.trials[0].state is TrialState.FAILED  # no scores: a 1-objective study
+    assert isinstance(straight.strategy, OptunaStrategy)
+    pruned = straight.strategy._optuna_study().get_trials(states=[OptunaState.PRUNED])
+    failed = [t for t in straight.trials if t.state is TrialState.FAILED]
+    assert len(pruned) - len(failed) >= 3, "the test needs proposals that the space refuses"
+    storage = InMemoryStorage()
+    run(10, storage)
+    assert _keys(run(30, storage)) == _keys(straight)
+
+
+def test_a_sampler_without_multi_objective_support_is_a_clear_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """optuna:gp needs Optuna >= 4.5 for several objectives with constraints: an older
+    Optuna is refused at the first multi-objective ask or tell, not silently scalarised."""
+    from archsearch.strategy import optuna_sampler
+    from test_multiobjective_conformance import TwoObjectiveToy
+
+    monkeypatch.setattr(optuna_sampler, "_optuna_version", lambda: (4, 4))
+    space = TwoObjectiveToy()
+    with pytest.raises(ConfigError, match=r"optuna:gp .* 2 objectives.*Optuna >= 4\.5"):
+        _mo_run(space, "gp", seed=0, trials=4)
+    single = _run("chain-vector", "gp", seed=0, trials=2)  # one objective: as before
+    assert single.n_evaluated == 2

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext
 from archsearch.space import (
     ChainSpace,
@@ -335,6 +336,78 @@ def test_reinforce_reward_subtracts_the_weighted_cost() -> None:
     assert strategy._reward(trial({"params": 1.0})) == -0.5
     assert strategy._reward(trial({})) is None  # no cost to weigh: counted as failed
 
+
+
+def _mnasnet_trial(space: SearchSpace, metrics: dict[str, float], feasible: bool = True,
+                   state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+    g = Genotype.of({"d0": 1})
+    return FrozenTrial(0, state, g, space.key(g), None, None, metrics=metrics,
+                       scores=(0.0, 0.0), feasible=feasible)
+
+
+def test_reinforce_mnasnet_reward_by_hand() -> None:
+    """MnasNet's reward ACC * (LAT / T) ** w, w = -0.07 (the paper's soft constraint)."""
+    space = Grid(n=1, k=2)
+    strategy = Reinforce(space, seed=0, reward="mnasnet", latency_target=0.01)
+    metrics = {"val_accuracy": 0.8, "latency_seconds": 0.02}
+    # Twice the target: 0.8 * 2 ** -0.07 = 0.8 * 0.95263799804 = 0.76211039843
+    assert strategy._reward(_mnasnet_trial(space, metrics)) == pytest.approx(0.7621103984)
+    faster = {"val_accuracy": 0.9, "latency_seconds": 0.005}
+    assert strategy._reward(_mnasnet_trial(space, faster)) == pytest.approx(0.9447450153)
+    own = Reinforce(space, seed=0, reward="mnasnet", accuracy_metric="acc",
+                    latency_metric="ms", latency_target=20.0, latency_weight=-1.0)
+    assert own._reward(_mnasnet_trial(space, {"acc": 0.5, "ms": 40.0})) == pytest.approx(0.25)
+    # Counted as failed: a metric missing, a latency <= 0, infeasible, failed.
+    assert strategy._reward(_mnasnet_trial(space, {"val_accuracy": 0.8})) is None
+    assert strategy._reward(_mnasnet_trial(
+        space, {"val_accuracy": 0.8, "latency_seconds": 0.0})) is None
+    assert strategy._reward(_mnasnet_trial(space, metrics, feasible=False)) is None
+    assert strategy._reward(_mnasnet_trial(space, metrics, state=TrialState.FAILED)) is None
+
+
+def test_reinforce_mnasnet_settings_are_checked() -> None:
+    space = Grid(n=1, k=2)
+    with pytest.raises(ConfigError, match="latency_target"):
+        Reinforce(space, reward="mnasnet")  # T is required
+    with pytest.raises(ConfigError, match="latency_target"):
+        Reinforce(space, reward="mnasnet", latency_target=0.0)
+    with pytest.raises(ConfigError, match="latency_weight"):
+        Reinforce(space, reward="mnasnet", latency_target=1.0, latency_weight=float("nan"))
+    with pytest.raises(ConfigError, match="cost_metric"):
+        Reinforce(space, reward="mnasnet", latency_target=1.0, cost_metric="params")
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        Reinforce(space, reward="accuracy")
+    assert not Reinforce(space).multi_objective
+    assert Reinforce(space, reward="mnasnet", latency_target=1.0).multi_objective
+
+
+def test_reinforce_mnasnet_runs_unwrapped_on_a_multi_objective_study() -> None:
+    """MnasNet's reward reads accuracy and latency itself: the study does not wrap it in
+    ParEGO; the default reward is wrapped.  Replaying the record rebuilds the weights."""
+    import archsearch
+    from archsearch.strategy.scalarized import ParEGO
+
+    space = Grid(n=4, k=4)
+
+    def evaluate(genotype: Genotype) -> dict[str, float]:
+        x = np.array([genotype[f"d{i}"] for i in range(4)], dtype=float)
+        return {"val_accuracy": float(np.sqrt(x).sum()), "latency_seconds": 1.0 + x.sum()}
+
+    objectives = ["val_accuracy:max", "latency_seconds:min"]
+    storage = InMemoryStorage()
+    strategy = Reinforce(space, seed=0, batch_size=4, reward="mnasnet", latency_target=5.0)
+    study = archsearch.create_study(space, strategy, evaluate, objectives=objectives,
+                                    storage=storage)
+    assert study.strategy is strategy
+    study.optimize(budget=Budget(trials=12))
+    replayed = Reinforce(space, seed=0, batch_size=4, reward="mnasnet", latency_target=5.0)
+    archsearch.create_study(space, replayed, evaluate, objectives=objectives, storage=storage)
+    assert replayed.updates == strategy.updates == 3
+    a, b = strategy.controller().state_dict(), replayed.controller().state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    plain = archsearch.create_study(space, Reinforce(space, seed=0), evaluate,
+                                    objectives=objectives)
+    assert type(plain.strategy) is ParEGO
 
 # -- chain-space mutation --------------------------------------------------------------------
 def _skips(spec: LayerSpec) -> set[int]:

@@ -123,8 +123,24 @@ def _run(args: argparse.Namespace) -> int:
                 max_retries=config.study.max_retries,
                 log=lambda line: progress.print(line))
         console.print(f"stopped: {reason.value}")
-        _print_best(study.best_trial, study.space.format)
+        if study.multi_objective:
+            _print_front(study.pareto_front(), [o.metric for o in study.objectives],
+                         study.space.format)
+        else:
+            _print_best(study.best_trial, study.space.format)
     return 0
+
+
+def _print_front(front: list[FrozenTrial], metrics: list[str], fmt: Any) -> None:
+    if not front:
+        console.print("no feasible trial completed")
+        return
+    table = Table(title=f"Pareto front: {len(front)} trials (archsearch export --trial N)")
+    for column in ("#", *metrics, "architecture"):
+        table.add_column(column, overflow="fold")
+    for t in sorted(front, key=lambda t: t.values or ()):
+        table.add_row(str(t.number), *[_fmt(v) for v in t.values or ()], fmt(t.genotype))
+    console.print(table)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -124,6 +124,13 @@ class Study:
                 config=dict(config or {}), version=__version__, objectives=goals,
                 constraints=bounds,
             ))
+            # A multi-objective study drives a single-objective ask/tell strategy through
+            # ParEGO's scalarisation (before the replay below, which ParEGO ignores).
+            if (self.info.multi_objective and not getattr(strategy, "multi_objective", False)
+                    and type(strategy).driver is Strategy.driver):
+                from archsearch.strategy.scalarized import ParEGO
+
+                self.strategy = ParEGO.wrap(strategy)
             self._load()
         except BaseException:
             self.close()

@@ -25,6 +25,12 @@ class Strategy(ABC):
     ``get_params()`` is the strategy's full configuration and is recorded with the study."""
 
     name: ClassVar[str] = ""
+    #: Whether the strategy handles a multi-objective study itself (it compares trials by
+    #: their ``scores`` vectors and feasibility, or reads the metrics it needs).  A study
+    #: with several objectives wraps a strategy that does not in ``ParEGO``
+    #: (``archsearch.strategy.scalarized``), which hands it one scalar ``score`` per trial.
+    #: A strategy whose settings decide it may override this with a property.
+    multi_objective: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -33,12 +33,29 @@ with the study and strategy then used again) leaves Optuna trials that no record
 as does a proposal that never reached the record; the next ``ask`` notices and rebuilds
 the Optuna study from the record, as fresh objects resuming the study would.
 
+Multi-objective studies: every sampler here handles several objectives itself (the
+strategy is ``multi_objective``; ``optuna:gp`` needs Optuna >= 4.5 for that, and an
+older Optuna is refused with a ConfigError at the first ask or tell).  The Optuna study
+then has one "maximize" direction per score and is told each trial's score vector.  How
+many objectives there are is read from the trials (the first finished one with scores):
+the very first ask, before any trial finished, is made on a one-objective Optuna study,
+and the first trial that shows more objectives makes the next ask rebuild the Optuna study
+from the record, as fresh objects resuming the study would (so a resumed study is still
+exact).  Constraints go to the sampler as Optuna constraints (``constraints_func``,
+which TPE, NSGA-II and the GP honour; deprecated in Optuna 5 in favour of
+``Trial.set_constraint``, which Optuna 4 lacks): a complete trial's constraint is its
+``violation`` (0 when feasible), and a failed or refused one, told ``PRUNED``, gets an
+infinite violation, so it ranks below every infeasible trial, as failed trials do in
+archsearch's own NSGA-II.  A single-objective study is driven exactly as before: one
+direction, the ``score`` told, infeasible and failed trials told ``PRUNED``, no
+constraints.
+
 Which samplers suit archsearch's categorical, conditional spaces:
 
 * ``tpe`` (default): models every decision, conditional ones included (multivariate
   over the decisions present in every trial, univariate for the rest: Optuna's defaults).
 * ``random``: uniform over the active decisions; a baseline that goes through Optuna.
-* ``nsga2``: genetic algorithm (one objective here, so an elitist GA).  Its first
+* ``nsga2``: genetic algorithm (on one objective, an elitist GA).  Its first
   generation (``population_size``: ``n_startup_trials``, else Optuna's default 50) is
   random; crossover covers the decisions present in every trial, the others are
   sampled at random.
@@ -60,14 +77,15 @@ once every architecture of the space has been tried.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
-from archsearch.errors import MissingExtra
+from archsearch.errors import ConfigError, MissingExtra
 
 try:
     import optuna
@@ -95,6 +113,18 @@ UNSUPPORTED = {
              "decisions Optuna would sample every decision at random (use optuna:random "
              "for that, or optuna:tpe / optuna:gp / optuna:nsga2 for a model-based search)",
 }
+
+#: Samplers that handle several objectives (with constraints) only from an Optuna version.
+MULTI_OBJECTIVE_SINCE = {"gp": (4, 5)}
+
+
+def _optuna_version() -> tuple[int, ...]:
+    parts = []
+    for part in optuna.__version__.split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial
 
@@ -169,6 +199,7 @@ class OptunaStrategy(Strategy):
     """
 
     name = "optuna"
+    multi_objective: ClassVar[bool] = True  # every sampler takes a score vector
     #: ``optuna:tpe`` in a config is this class with ``sampler="tpe"`` (see archsearch.registry).
     name_argument = "sampler"
 
@@ -209,13 +240,46 @@ class OptunaStrategy(Strategy):
         self._optuna_number: dict[int, int] = {}  # archsearch trial number -> Optuna's
         self._asked: dict[str, list[int]] = {}  # key -> Optuna trials asked, not yet bound
         self._finished: set[int] = set()  # Optuna trials already told
+        # Directions of the Optuna study: one per score (None until it exists).
+        self._objectives: int | None = None
+        self._violations: dict[int, float] = {}  # Optuna trial -> constraint violation
 
     # -- Optuna plumbing -------------------------------------------------------------------
     def _optuna_study(self) -> optuna.Study:
         if self._study is None:
-            self._study = optuna.create_study(
-                storage=optuna.storages.InMemoryStorage(), direction="maximize")
+            self._objectives = self._objectives or 1
+            if self._objectives == 1:
+                self._study = optuna.create_study(
+                    storage=optuna.storages.InMemoryStorage(), direction="maximize")
+            else:
+                self._check_multi_objective()
+                self._study = optuna.create_study(
+                    storage=optuna.storages.InMemoryStorage(),
+                    directions=["maximize"] * self._objectives)
         return self._study
+
+    @property
+    def _multi(self) -> bool:
+        return (self._objectives or 1) > 1
+
+    def _check_multi_objective(self) -> None:
+        since = MULTI_OBJECTIVE_SINCE.get(self.sampler)
+        if since is not None and _optuna_version() < since:
+            raise ConfigError(
+                f"optuna:{self.sampler} cannot search a study with {self._objectives} "
+                f"objectives and constraints with Optuna {optuna.__version__} (it needs "
+                f"Optuna >= {'.'.join(map(str, since))}): upgrade Optuna, or use "
+                "optuna:tpe or optuna:nsga2")
+
+    def _constraint(self, trial: OptunaTrial) -> tuple[float]:
+        """Optuna's constraint of a trial (feasible at <= 0): the archsearch trial's
+        violation; infinite for a failed or refused one (told ``PRUNED``)."""
+        return (self._violations.get(trial.number, math.inf),)
+
+    @staticmethod
+    def _objectives_of(trials: Sequence[FrozenTrial]) -> int | None:
+        """How many scores the study's trials have (None while no trial has any)."""
+        return next((len(t.scores) for t in trials if t.scores is not None), None)
 
     def _sampler_for(self, position: int) -> BaseSampler:
         """The sampler of the Optuna trial at ``position``: its draws are seeded from
@@ -226,6 +290,8 @@ class OptunaStrategy(Strategy):
         return _SeededPerTrial(self._structure, self._make_sampler(seed))
 
     def _make_sampler(self, seed: int) -> BaseSampler:
+        if self._multi:
+            return self._make_multi_objective_sampler(seed)
         n = self.n_startup_trials
         if self.sampler == "tpe":
             if n is None:
@@ -241,6 +307,25 @@ class OptunaStrategy(Strategy):
             kwargs: dict[str, Any] = {} if n is None else {"n_startup_trials": n}
             return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False,
                                              **kwargs)
+        raise AssertionError(self.sampler)  # check_sampler ran in __init__
+
+    def _make_multi_objective_sampler(self, seed: int) -> BaseSampler:
+        """The sampler for several objectives: the same settings, plus the constraints."""
+        if self.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        kwargs: dict[str, Any] = {"seed": seed, "constraints_func": self._constraint}
+        if self.n_startup_trials is not None:
+            startup = "population_size" if self.sampler == "nsga2" else "n_startup_trials"
+            kwargs[startup] = self.n_startup_trials
+        with warnings.catch_warnings():  # constraints_func: deprecated in 5, experimental in 4
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            if self.sampler == "tpe":
+                return optuna.samplers.TPESampler(**kwargs)
+            if self.sampler == "nsga2":
+                return optuna.samplers.NSGAIISampler(**kwargs)
+            if self.sampler == "gp":
+                return optuna.samplers.GPSampler(warn_independent_sampling=False, **kwargs)
         raise AssertionError(self.sampler)  # check_sampler ran in __init__
 
     def _new_trial(self, fixed: Mapping[str, Value] | None) -> tuple[optuna.Trial, Genotype]:
@@ -266,7 +351,13 @@ class OptunaStrategy(Strategy):
         if number in self._finished:
             return
         study = self._optuna_study()
-        if trial.state is TrialState.COMPLETE and trial.score is not None:
+        if self._multi:
+            if trial.state is TrialState.COMPLETE and trial.scores is not None:
+                self._violations[number] = trial.violation  # read back by _constraint
+                study.tell(number, list(trial.scores))
+            else:  # failed: below every complete trial, infeasible ones included
+                study.tell(number, state=OptunaState.PRUNED)
+        elif trial.state is TrialState.COMPLETE and trial.score is not None:
             study.tell(number, trial.score)
         else:  # failed: ranked below every completed trial (see the module docstring)
             study.tell(number, state=OptunaState.PRUNED)
@@ -333,6 +424,9 @@ class OptunaStrategy(Strategy):
         reached the record; its Optuna trials and refusals would steer every later ask."""
         if self._dirty:
             return True
+        objectives = self._objectives_of(trials)
+        if self._study is not None and objectives not in (None, self._objectives):
+            return True  # the record has more objectives than the Optuna study
         unbound = {key: len(numbers) for key, numbers in self._asked.items() if numbers}
         for t in trials:
             number = self._optuna_number.get(t.number)
@@ -347,6 +441,7 @@ class OptunaStrategy(Strategy):
         objects does: the finished trials replayed in the order they finished (each with
         the refusals in front of it), the running ones re-created by ``ask``."""
         self._reset()
+        self._objectives = self._objectives_of(trials)
         finished = sorted((t for t in trials if t.finished),
                           key=lambda t: (t.finish_order or 0, t.number))
         for t in finished:
@@ -360,6 +455,8 @@ class OptunaStrategy(Strategy):
         self._dirty = True  # until this ask returns (a rebuild cut short is redone)
         if drifted:
             self._rebuild(trials)
+        elif self._study is None:
+            self._objectives = self._objectives_of(trials)
         # Trials the study knows and Optuna does not (pending after a resume): add them,
         # so the sampler sees what is running, as in an uninterrupted run.
         for t in sorted(trials, key=lambda t: t.number):
@@ -401,6 +498,14 @@ class OptunaStrategy(Strategy):
     def tell(self, trial: FrozenTrial) -> None:
         if not trial.finished:
             return
+        if trial.scores is not None:
+            if self._study is None:
+                self._objectives = len(trial.scores)
+            elif len(trial.scores) != self._objectives:
+                # The first trial that shows the study's objectives (an ask before it made
+                # a one-objective Optuna study): the next ask rebuilds from the record.
+                self._dirty = True
+                return
         dirty, self._dirty = self._dirty, True
         number = self._bind(trial)
         if number is None:
