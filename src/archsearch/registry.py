@@ -48,6 +48,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "evolution": "archsearch.strategy.evolution:Evolution",
         "reinforce": "archsearch.strategy.reinforce:Reinforce",
         "local-search": "archsearch.strategy.local_search:LocalSearch",
+        "parego": "archsearch.strategy.scalarized:ParEGO",
         "nsga2": "archsearch.strategy.nsga2:NSGA2",
         "optuna": "archsearch.strategy.optuna_sampler:OptunaStrategy",
         "darts": "archsearch.oneshot.search:DartsSearch",

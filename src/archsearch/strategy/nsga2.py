@@ -21,18 +21,15 @@ Departures from the paper, whose operators are real-coded (simulated binary cros
 then polynomial mutation of every child): a child is a crossover *or* a mutation, and a
 crossover child already evaluated or pending is mutated (``unseen_or_mutant``).  The
 space's ``mutate`` makes one edit, the discrete counterpart of the paper's per-variable
-mutation rate of 1/n; applied after every crossover as well, it made the search worse on
-NAS-Bench-201 with val_accuracy:max and flops:min (hypervolume short of the table's
-front, reference (50 %, 250 MFLOPs), mean of seeds 1000-1049 at 100 / 200 / 300 queries:
-151 / 75 / 50 mutating every child, 156 / 73 / 45 as here; random search 188 / 127 / 96).
+mutation rate of 1/n; applied after every crossover as well, it made the search worse
+(tuning figures in benchmarks/RESULTS.md).
 
 Defaults: a population of N = 20 with generations of 20 children, and the paper's
 ``crossover_rate`` of 0.9.  Deb used N = 100 for continuous test problems evaluated by
 the tens of thousands; a NAS budget of 100-300 queries would run one to three such
 generations.  N = 20 runs 14 generations in 300 queries and still covers a two-objective
-front (NAS-Bench-201's accuracy-FLOPs front has 17 architectures).  On the benchmark
-above N = 10 / 15 / 20 / 30 were within noise of each other at 300 queries (48 / 44 /
-44 / 41; standard error about 3); at 100, N = 15 was ahead (123 against 153).
+front (NAS-Bench-201's accuracy-FLOPs front has 17 architectures); populations of 10
+to 30 were within noise of each other (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

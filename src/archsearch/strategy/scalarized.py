@@ -26,18 +26,16 @@ library's choice, not the paper's: C(s + k - 1, k - 1) vectors, 20 for four obje
 Exact resume comes by construction: ``tell`` does nothing, and every ``ask`` rebuilds the
 inner strategy from a pristine copy taken when the strategy was wrapped, by replaying the
 finished trials of the record.  The price is O(n) inner ``tell``s per ask (O(n^2) over a
-search of n trials).  Measured at 300 trials on the tests' two-objective toy (1,024
-architectures; median of 40 asks, a shared 2-core machine), an ask costs 1.9 ms with
-random search inside, 2.0 ms with regularized evolution and 13 ms with local search,
-against 0.05-0.08 ms for the inner ask alone: the replay is the cost, mostly the inner
-strategy's own ``tell`` (local search shuffles a new centre's neighbours at every move).
-That is far below the evaluation of any architecture, but a strategy whose ``tell`` is
-expensive pays it n times per ask: REINFORCE takes an Adam step every 5 tells, about
-20 ms per ask at 40 trials.
+search of n trials), which is the cost of an ask: the inner strategy's own ``tell``
+replayed (a strategy whose ``tell`` is expensive, such as REINFORCE's Adam step every 5
+tells, pays it n times per ask; figures in benchmarks/RESULTS.md).
 
-The study wraps every strategy that is not ``multi_objective`` in ``ParEGO`` when it has
-several objectives (``Study.__init__``).  The inner strategy rebuilt at the last ask is
-``ParEGO.current``; the strategy given is never told anything.
+The inner strategy sees a single-objective record: every finished trial's ``score``,
+``value``, ``scores`` and ``values`` hold its scalar (None without one).  The study wraps
+every ask/tell strategy that is not ``multi_objective`` in ``ParEGO`` when it has several
+objectives (``Study.__init__``; one-shot searches, which drive a supernet, are left
+alone).  The inner strategy rebuilt at the last ask is ``ParEGO.current``; the strategy
+given is never told anything.
 """
 
 from __future__ import annotations
