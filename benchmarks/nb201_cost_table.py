@@ -2,8 +2,8 @@
 all 15,625 NAS-Bench-201 cells in the CIFAR-10 network (C=16, N=5), as archsearch's own
 builder and counter give them (``archsearch.tabular.nb201_cost.count_nb201_cost``).
 
-    python3 benchmarks/nb201_cost_table.py                # by edge, checked (~1 min)
-    python3 benchmarks/nb201_cost_table.py --direct       # every cell counted (~30 min)
+    python3 benchmarks/nb201_cost_table.py                # by edge, checked (~20 s)
+    python3 benchmarks/nb201_cost_table.py --direct       # every cell counted (~18 min)
 
 Default, by edge: a network's FLOPs and parameters are the fixed part (stem, reduction
 blocks, head) plus one term per (edge, op) -- ops are built and run whether or not their
@@ -18,9 +18,10 @@ thread each, in chunks of ``--chunk`` cells saved under ``--work-dir``; a killed
 at most the chunks in flight (one per worker) and a rerun continues.  It also checks the
 result against the by-edge sum.
 
-Run time on the development machine (AMD EPYC, 2 cores, torch 2.13 CPU, shared with other
-work): by edge with 300 checks 49 s; ``--direct --workers 2`` 1,706 s (0.11 s per cell and
-worker).  Both gave the same arrays.  See ``benchmarks/logs/nb201-cost-2026-12-03/``.
+Run time on the development machine (AMD EPYC, 2 cores, torch 2.13 CPU, 2026-12-03): by
+edge with 308 direct checks 21 s; ``--direct --workers 2`` 1,047 s (0.13 s per cell and
+worker, the machine shared with other work).  Both wrote the same bytes.  Logs:
+``benchmarks/logs/nb201-cost-2026-12-03/``.
 """
 
 from __future__ import annotations

@@ -457,3 +457,38 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
         return False
 
     assert [m for m in graph if reaches(m, m, set())] == []
+
+
+def test_an_objective_the_estimator_does_not_report_is_a_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = {"study": {"name": "mo", "trials": 5,
+                        "objectives": ["val_accuracy:max", "energy_joules:min"]},
+              "data": "digits", "space": {"name": "chain", "max_depth": 1, "widths": [4]},
+              "strategy": "nsga2",
+              "estimator": {"name": "training", "epochs": 1, "latency_repeats": 1}}
+    path = tmp_path / "mo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path), "--storage", str(tmp_path / "mo.db")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "'energy_joules' is missing" in err and "latency_seconds" in err
+    assert len(_records(tmp_path / "mo.db")) == 1  # stopped at the first trial
+
+
+def test_the_pareto_example_shows_and_exports_its_front(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "pareto.db"
+    assert main(["run", str(ROOT / "examples" / "digits-pareto.yaml"), "--storage", str(db),
+                 "--trials", "4"]) == 0
+    assert "Pareto front" in capsys.readouterr().out
+    assert main(["show", str(db), "--front"]) == 0
+    assert "(front)" in capsys.readouterr().out
+    assert main(["show", str(db), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [o["metric"] for o in shown["objectives"]] == ["val_accuracy", "flops"]
+    front = shown["pareto_front"]
+    assert front and all(shown["trials"][n]["feasible"] for n in front)
+    assert main(["export", str(db), "--out", str(tmp_path / "x")]) == 2
+    assert "--trial" in capsys.readouterr().err
+    assert main(["export", str(db), "--trial", str(front[0]), "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "model.pt").is_file()

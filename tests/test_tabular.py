@@ -153,7 +153,7 @@ def test_nb201_metrics() -> None:
     base, analog = NB201Estimator(), NB201Estimator(metric="analog")
     g = NB201Space().from_string(NB201_BEST)
     m = base.evaluate(g)
-    assert set(m) == {"val_accuracy", "test_accuracy", *NB201_COLUMNS}
+    assert set(m) == {"val_accuracy", "test_accuracy", *NB201_COLUMNS, "flops", "params"}
     assert m["val_accuracy"] == m["test_accuracy"] == m["baseline_accuracy"]
     assert analog.evaluate(g)["val_accuracy"] == m["analog_accuracy"] != m["baseline_accuracy"]
     assert base.lookup_key(base.space.key(g)) == m
