@@ -35,6 +35,8 @@ class StudyProgress:
             "search", total=budget.trials, completed=study.n_evaluated, best=self._best_text())
 
     def _best_text(self) -> str:
+        if self.study.multi_objective:
+            return f"front of {len(self.study.pareto_front())}"
         best = self.study.best_trial
         return "-" if best is None or best.value is None else f"{best.value:.4f}"
 
@@ -48,7 +50,9 @@ class StudyProgress:
                                           ("params", "params", ",.0f"),
                                           ("train_seconds", "s", ".1f"))
                 if name in trial.metrics)
-            status = f"{study.objective} {trial.value:.4f}{extra}"
+            goals = "  ".join(f"{o.metric} {v:.4g}" for o, v in
+                              zip(study.objectives, trial.values or (), strict=False))
+            status = goals + extra + ("" if trial.feasible else "  [yellow]infeasible[/yellow]")
         if trial.cached:
             status += " (repeat, from the record)"
         self._progress.console.print(f"trial {trial.number:>4}  {status}")
