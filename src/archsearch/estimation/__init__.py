@@ -16,7 +16,6 @@ _LAZY = {
     "TrainingEstimator": "archsearch.estimation.training",
     "count_flops": "archsearch.estimation.cost",
     "count_parameters": "archsearch.estimation.cost",
-    "measure_latency": "archsearch.estimation.cost",
     "latency_stats": "archsearch.estimation.cost",
     "LatencyResult": "archsearch.estimation.cost",
     "FunctionEstimator": "archsearch.estimation.function",

@@ -108,21 +108,6 @@ def latency_stats(
     )
 
 
-def measure_latency(
-    model: nn.Module,
-    input_shape: tuple[int, ...],
-    device: str | torch.device = "cpu",
-    *,
-    batch_size: int = 1,
-    warmup: int = 5,
-    repeats: int = 20,
-    threads: int = 1,
-) -> float:
-    """The median seconds of ``latency_stats`` (same arguments), alone."""
-    return latency_stats(model, input_shape, device, batch_size=batch_size, warmup=warmup,
-                         repeats=repeats, threads=threads).median
-
-
 def _iqr(values: list[float]) -> float:
     """Interquartile range (quartiles interpolated as numpy's default); 0 for one value."""
     if len(values) < 2:
