@@ -21,15 +21,16 @@ Departures from the paper, whose operators are real-coded (simulated binary cros
 then polynomial mutation of every child): a child is a crossover *or* a mutation, and a
 crossover child already evaluated or pending is mutated (``unseen_or_mutant``).  The
 space's ``mutate`` makes one edit, the discrete counterpart of the paper's per-variable
-mutation rate of 1/n; applied after every crossover as well, it made the search worse
-(tuning figures in benchmarks/RESULTS.md).
+mutation rate of 1/n; applied after every crossover as well, it made the search worse in
+tuning runs on NAS-Bench-201 (accuracy against FLOPs, seeds 1000-1049, kept apart from
+the seeds benchmarks/RESULTS.md reports).
 
 Defaults: a population of N = 20 with generations of 20 children, and the paper's
 ``crossover_rate`` of 0.9.  Deb used N = 100 for continuous test problems evaluated by
 the tens of thousands; a NAS budget of 100-300 queries would run one to three such
 generations.  N = 20 runs 14 generations in 300 queries and still covers a two-objective
-front (NAS-Bench-201's accuracy-FLOPs front has 17 architectures); populations of 10
-to 30 were within noise of each other (benchmarks/RESULTS.md).
+front (NAS-Bench-201's accuracy-FLOPs front has 17 architectures); in the same tuning
+runs, populations of 10 to 30 were within noise of each other.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ inner strategy from a pristine copy taken when the strategy was wrapped, by repl
 finished trials of the record.  The price is O(n) inner ``tell``s per ask (O(n^2) over a
 search of n trials), which is the cost of an ask: the inner strategy's own ``tell``
 replayed (a strategy whose ``tell`` is expensive, such as REINFORCE's Adam step every 5
-tells, pays it n times per ask; figures in benchmarks/RESULTS.md).
+tells, pays it n times per ask; `benchmarks/strategy_overhead.py --objectives` measures it).
 
 The inner strategy sees a single-objective record: every finished trial's ``score``,
 ``value``, ``scores`` and ``values`` hold its scalar (None without one).  The study wraps
