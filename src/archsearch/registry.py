@@ -58,6 +58,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "training": "archsearch.estimation.training:TrainingEstimator",
         "nb201": "archsearch.tabular.nb201:NB201Estimator",
         "nbgraph": "archsearch.tabular.nbgraph:NBGraphEstimator",
+        "zero-cost": "archsearch.estimation.zero_cost:ZeroCostEstimator",
     },
     "executor": {
         "serial": "archsearch.execution.base:SerialExecutor",
