@@ -492,3 +492,16 @@ def test_the_pareto_example_shows_and_exports_its_front(tmp_path: Path,
     assert "--trial" in capsys.readouterr().err
     assert main(["export", str(db), "--trial", str(front[0]), "--out", str(tmp_path / "x")]) == 0
     assert (tmp_path / "x" / "model.pt").is_file()
+
+
+def test_every_built_in_name_resolves_or_names_its_missing_extra() -> None:
+    from archsearch.errors import MissingExtra
+
+    for kind in registry.KINDS:
+        for name in registry.BUILTIN[kind]:
+            try:
+                target = registry.resolve(kind, name)
+            except MissingExtra:  # e.g. optuna or ray not installed
+                continue
+            assert callable(target), (kind, name)
+            registry.settings(target)  # its signature is readable for `archsearch list`
