@@ -70,7 +70,44 @@ class _Deadline:
             raise TrialTimeout(f"trial exceeded its {self.seconds:g} s time limit")
 
 
-class TrainingEstimator(Estimator):
+class NetworkEstimator(Estimator):
+    """What estimators that build networks on the study's data share: the dataset and the
+    space (injected by the registry), the fit / validation / test splits put on ``device``
+    once per process (``prepare_tensors``), and a clear error when either is missing.
+    Subclasses set ``dataset``, ``space``, ``device``, ``val_fraction`` and ``split_seed``."""
+
+    dataset: Dataset | None
+    space: SearchSpace | None
+    device: str
+    val_fraction: float
+    split_seed: int
+    _tensors: DeviceData | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Device tensors do not travel to worker processes; each worker prepares its own.
+        return {**self.__dict__, "_tensors": None}
+
+    def _check_space(self) -> None:
+        if self.space is not None and not isinstance(self.space, TrainableSpace):
+            raise ConfigError(
+                f"the {type(self).__name__} builds networks, and the {type(self.space).__name__} "
+                "space cannot (it has no build_network; see archsearch.space.TrainableSpace)")
+
+    def _ready(self) -> tuple[Dataset, TrainableSpace]:
+        if self.dataset is None or not isinstance(self.space, TrainableSpace):
+            raise ConfigError(f"the {type(self).__name__} needs a dataset and a space that "
+                              "builds networks (create_study(..., data=...) or data: in a config)")
+        return self.dataset, self.space
+
+    def _data(self) -> DeviceData:
+        dataset, _ = self._ready()
+        device = resolve_device(self.device)
+        if self._tensors is None or self._tensors.device != device:
+            self._tensors = prepare_tensors(dataset, self.val_fraction, self.split_seed, device)
+        return self._tensors
+
+
+class TrainingEstimator(NetworkEstimator):
     """Trains each candidate from scratch on ``dataset`` and reports its validation accuracy.
 
     The validation split is carved from the train arrays by ``split_seed`` (stratified by
@@ -138,14 +175,7 @@ class TrainingEstimator(Estimator):
         self.latency_threads = latency_threads
         self._tensors: DeviceData | None = None  # filled on first use
         self._check_args()
-        if space is not None and not isinstance(space, TrainableSpace):
-            raise ConfigError(
-                f"the training estimator builds networks, and the {type(space).__name__} "
-                "space cannot (it has no build_network; see archsearch.space.TrainableSpace)")
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Device tensors do not travel to worker processes; each worker prepares its own.
-        return {**self.__dict__, "_tensors": None}
+        self._check_space()
 
     # -- public ---------------------------------------------------------------------
 
@@ -300,20 +330,6 @@ class TrainingEstimator(Estimator):
             return [self.lr] * total_steps
         return [self.lr * 0.5 * (1 + math.cos(math.pi * t / total_steps))
                 for t in range(total_steps)]
-
-    def _ready(self) -> tuple[Dataset, TrainableSpace]:
-        if self.dataset is None or not isinstance(self.space, TrainableSpace):
-            raise ConfigError("the training estimator needs a dataset and a space that builds "
-                              "networks (create_study(..., data=...) or data: in a config)")
-        return self.dataset, self.space
-
-    def _data(self) -> DeviceData:
-        dataset, _ = self._ready()
-        device = resolve_device(self.device)
-        if self._tensors is None or self._tensors.device != device:
-            self._tensors = prepare_tensors(dataset, self.val_fraction, self.split_seed,
-                                            device)
-        return self._tensors
 
 
 def prepare_tensors(

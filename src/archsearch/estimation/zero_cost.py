@@ -62,11 +62,11 @@ from torch import nn
 
 from archsearch.data.dataset import Dataset
 from archsearch.errors import ConfigError, TrialFailed
-from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.estimation.base import TrialContext
 from archsearch.estimation.cost import count_flops, count_parameters
-from archsearch.estimation.training import DeviceData, prepare_tensors
+from archsearch.estimation.training import DeviceData, NetworkEstimator
 from archsearch.nn.device import resolve_device
-from archsearch.space.base import SearchSpace, TrainableSpace
+from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
 
 Proxy = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
@@ -277,7 +277,7 @@ def compute_proxy(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor)
     return PROXIES[name](copy.deepcopy(model), x, y)
 
 
-class ZeroCostEstimator(Estimator):
+class ZeroCostEstimator(NetworkEstimator):
     """Scores each candidate with a zero-cost proxy of its untrained network.
 
     The network is ``space.build_network(genotype, ...)`` at the initialisation seeded by
@@ -316,10 +316,6 @@ class ZeroCostEstimator(Estimator):
                               f"proxies need two examples), got {batch_size}")
         if not 0 < val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
-        if space is not None and not isinstance(space, TrainableSpace):
-            raise ConfigError(
-                f"the zero-cost estimator builds networks, and the {type(space).__name__} "
-                "space cannot (it has no build_network; see archsearch.space.TrainableSpace)")
         try:
             resolve_device(device)
         except RuntimeError as exc:
@@ -333,10 +329,7 @@ class ZeroCostEstimator(Estimator):
         self.split_seed = split_seed
         self.device = device
         self._tensors: DeviceData | None = None  # filled on first use
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Device tensors do not travel to worker processes; each worker prepares its own.
-        return {**self.__dict__, "_tensors": None}
+        self._check_space()
 
     def evaluate(self, genotype: Genotype, context: TrialContext) -> Mapping[str, float]:
         dataset, _ = self._ready()
@@ -371,17 +364,3 @@ class ZeroCostEstimator(Estimator):
         order = torch.randperm(data.x_fit.shape[0], generator=torch.Generator().manual_seed(seed))
         idx = order[:self.batch_size].to(data.device)
         return data.x_fit[idx], data.y_fit[idx]
-
-    def _ready(self) -> tuple[Dataset, TrainableSpace]:
-        if self.dataset is None or not isinstance(self.space, TrainableSpace):
-            raise ConfigError("the zero-cost estimator needs a dataset and a space that builds "
-                              "networks (create_study(..., data=...) or data: in a config)")
-        return self.dataset, self.space
-
-    def _data(self) -> DeviceData:
-        dataset, _ = self._ready()
-        device = resolve_device(self.device)
-        if self._tensors is None or self._tensors.device != device:
-            self._tensors = prepare_tensors(dataset, self.val_fraction, self.split_seed,
-                                            device)
-        return self._tensors
