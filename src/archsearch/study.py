@@ -18,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -362,8 +361,3 @@ class Study:
     def _remember(self, trial: FrozenTrial) -> None:
         if trial.finished and not trial.cached and trial.key not in self._by_key:
             self._by_key[trial.key] = trial
-
-
-def storage_path(storage: Storage) -> Path | None:
-    """Where a storage keeps its record (None in memory)."""
-    return storage.path if isinstance(storage, SQLiteStorage) else None

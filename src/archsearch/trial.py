@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -73,10 +72,3 @@ def pareto_front_of(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     done = [t for t in trials if t.scores is not None and t.feasible and not t.cached]
     mask = non_dominated([t.scores for t in done])  # type: ignore[misc]
     return [t for t, keep in zip(done, mask, strict=True) if keep]
-
-
-def oriented(value: float | None, direction: str) -> float | None:
-    """The score of a value: larger is better whatever the objective's direction."""
-    if value is None or not math.isfinite(value):
-        return None
-    return value if direction == "maximize" else -value
