@@ -79,3 +79,48 @@ def test_a_record_from_a_newer_archsearch_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(StorageError, match="newer archsearch"):
         SQLiteStorage(db)
+
+
+#: Made by archsearch 0.2 (commit ec82ef4, record layout 2, before learning curves): two
+#: studies of 12 trials each through ``create_study`` with a function estimator, one
+#: single-objective ("single", random search, seed 3) and one with two objectives and a
+#: constraint ("pareto", NSGA-II, seed 4), on ``ChainSpace("vector", max_depth=3)``.
+LAYOUT_2_DB = Path(__file__).parent / "data" / "archsearch-0.2-study.db"
+
+
+def _evaluate(genotype):  # type: ignore[no-untyped-def]
+    return {"val_accuracy": 0.1 * genotype["depth"], "params": 10.0 * genotype["depth"]}
+
+
+def test_a_layout_2_record_gets_learning_curves_and_resumes(tmp_path: Path) -> None:
+    import archsearch
+    from archsearch.space import ChainSpace
+
+    db = tmp_path / "v2.db"
+    shutil.copy(LAYOUT_2_DB, db)
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        before = list(con.execute(
+            "SELECT study, number, state, genotype, objective_values FROM trials "
+            "ORDER BY study, number"))
+    space = ChainSpace("vector", max_depth=3)
+    single = archsearch.create_study(space, strategy="random", storage=db, seed=3,
+                                     name="single")
+    assert [t.curve for t in single.trials] == [()] * 12
+    assert single.best_trial is not None
+    single.optimize(_evaluate, trials=14)
+    assert len(single.trials) == 14
+    single.close()
+    pareto = archsearch.create_study(
+        space, strategy="nsga2", storage=db, seed=4, name="pareto",
+        objectives=[{"metric": "val_accuracy", "direction": "maximize"},
+                    {"metric": "params", "direction": "minimize"}],
+        constraints={"params": {"max": 25}})
+    assert pareto.pareto_front()
+    pareto.close()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        after = list(con.execute(
+            "SELECT study, number, state, genotype, objective_values FROM trials "
+            "WHERE NOT (study = 'single' AND number >= 12) ORDER BY study, number"))
+    assert after == before

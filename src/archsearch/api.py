@@ -67,6 +67,8 @@ def create_study(
     estimator_params: Mapping[str, Any] | None = None,
     trial_timeout: float | None = None,
     stop_after_failures: int = 5,
+    scheduler: Any = None,
+    scheduler_params: Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study, or the stored one of that ``name`` resumed (the record's seed and
     objective must match).
@@ -80,7 +82,9 @@ def create_study(
     ``archsearch.data.load_dataset`` takes (``"digits"``, an image folder, a ``.npz``).
     ``storage`` is a SQLite path (None: in memory).  ``objectives`` (a list such as
     ``["val_accuracy:max", "flops:min"]``) makes a multi-objective study, ``constraints``
-    (``{"params": {"max": 2e5}}``) bounds what is feasible.
+    (``{"params": {"max": 2e5}}``) bounds what is feasible.  ``scheduler`` (a name such as
+    ``"asha"``, ``"median"``, ``"hyperband"``, a class, or an instance; see
+    ``archsearch.fidelity``) spends the estimator's epochs on the promising trials.
     """
     dataset = data
     if isinstance(data, (str, os.PathLike)):
@@ -101,12 +105,15 @@ def create_study(
                                dataset=dataset)
     elif estimator_params:
         raise ConfigError("estimator_params are for an estimator given by name or class")
+    scheduler_obj = None if scheduler is None else _build("scheduler", scheduler,
+                                                         scheduler_params)
     store = storage if isinstance(storage, Storage) else open_storage(
         None if storage is None else Path(storage))
     return Study(space_obj, strategy_obj, estimator_obj, store, name=name, seed=seed,
                  objective=objective, direction=direction, objectives=objectives,
                  constraints=constraints, trial_timeout=trial_timeout,
-                 stop_after_failures=stop_after_failures, dataset=dataset)
+                 stop_after_failures=stop_after_failures, dataset=dataset,
+                 scheduler=scheduler_obj)
 
 
 @dataclass

@@ -30,6 +30,7 @@ class Components:
     strategy: Strategy
     estimator: Estimator
     dataset: Any = None
+    scheduler: Any = None
 
 
 def component(kind: str, spec: Component, **injected: Any) -> Any:
@@ -58,7 +59,8 @@ def build_components(config: Config, dataset: Any = None, *,
     space = component("space", resolved_space(config, modality))
     strategy = component("strategy", config.strategy, space=space, seed=config.study.seed)
     estimator = component("estimator", config.estimator, space=space, dataset=dataset)
-    return Components(space, strategy, estimator, dataset)
+    scheduler = None if config.scheduler is None else component("scheduler", config.scheduler)
+    return Components(space, strategy, estimator, dataset, scheduler)
 
 
 def check_components(config: Config) -> None:
@@ -115,7 +117,7 @@ def build_study(config: Config, components: Components, storage: Storage | None 
         trial_timeout=config.study.trial_timeout,
         stop_after_failures=config.study.stop_after_failures,
         objectives=config.study.objectives, constraints=config.study.constraints,
-        dataset=components.dataset,
+        dataset=components.dataset, scheduler=components.scheduler,
     )
 
 

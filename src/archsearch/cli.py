@@ -41,11 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int,
                      help="trials in flight (1: serial; more: processes, or ray's workers)")
 
-    listing = sub.add_parser("list", help="the spaces, strategies, estimators and executors "
-                                          "a config may name, with their settings")
+    listing = sub.add_parser("list", help="the spaces, strategies, estimators, executors and "
+                                          "schedulers a config may name, with their settings")
     listing.add_argument("kind", nargs="?", choices=["spaces", "strategies", "estimators",
-                                                     "executors"],
-                         help="one kind only (default: all four)")
+                                                     "executors", "schedulers"],
+                         help="one kind only (default: all five)")
 
     show = sub.add_parser("show", help="the trials of a study and its best architecture")
     show.add_argument("storage", type=Path)
@@ -145,7 +145,7 @@ def _print_front(front: list[FrozenTrial], metrics: list[str], fmt: Any) -> None
 
 def _list(args: argparse.Namespace) -> int:
     kinds = {"spaces": "space", "strategies": "strategy", "estimators": "estimator",
-             "executors": "executor"}
+             "executors": "executor", "schedulers": "scheduler"}
     chosen = [args.kind] if args.kind else list(kinds)
     for plural in chosen:
         kind = kinds[plural]
@@ -250,7 +250,11 @@ def _show(args: argparse.Namespace) -> int:
              + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
                 if info.constraints else "") + ")")
     table = Table(title=title)
-    for column in ("#", "state", *goals, *extra, "architecture"):
+    curves = any(t.curve for t in shown)  # learning curves: epochs and a sparkline
+    curve_metric = info.objective if any(info.objective in p for t in shown for p in t.curve) \
+        else "val_accuracy"
+    for column in ("#", "state", *goals, *extra, *(["epochs"] if curves else []),
+                   "architecture"):
         table.add_column(column, overflow="fold")
     for t in shown:
         marked = t.number in front and (info.multi_objective or t is best)
@@ -263,6 +267,7 @@ def _show(args: argparse.Namespace) -> int:
             str(t.number), state,
             *([_fmt(v) for v in t.values] if t.values is not None else [""] * len(goals)),
             *[_metric(t, m, _FORMATS[m]) for m in extra],
+            *([_curve_text(t, curve_metric)] if curves else []),
             fmt(t.genotype) if t.state is not TrialState.FAILED else f"{fmt(t.genotype)}\n"
             f"[red]{t.error}[/red]",
             style="bold green" if marked else None,
@@ -316,7 +321,22 @@ def _trial_json(t: FrozenTrial) -> dict[str, Any]:
         "value": t.value, "values": None if t.values is None else list(t.values),
         "feasible": t.feasible, "metrics": dict(t.metrics), "error": t.error, "cached": t.cached,
         "started_at": t.started_at, "finished_at": t.finished_at,
+        "curve": [dict(point) for point in t.curve],
     }
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def _curve_text(t: FrozenTrial, metric: str) -> str:
+    """Epochs trained and a sparkline of ``metric`` over them (low to high: ▁ to █)."""
+    values = [p[metric] for p in t.curve if metric in p]
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low or 1.0
+    bars = "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values[-12:])
+    return f"{t.epochs_trained} {bars}"
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -70,13 +70,16 @@ class Config:
     estimator: Component
     data: str | None = None
     executor: Component = field(default_factory=lambda: Component("serial"))
+    #: A multi-fidelity scheduler (``archsearch.fidelity``: median, asha, hyperband, ...).
+    scheduler: Component | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The config as YAML would spell it: ``parse_config(c.to_dict()) == c``."""
         out: dict[str, Any] = {"study": asdict(self.study), "data": self.data}
-        for section in ("space", "strategy", "estimator", "executor"):
-            component: Component = getattr(self, section)
-            out[section] = {"name": component.name, **component.params}
+        for section in ("space", "strategy", "estimator", "executor", "scheduler"):
+            component: Component | None = getattr(self, section)
+            if component is not None:  # no scheduler: absent, so older records still match
+                out[section] = {"name": component.name, **component.params}
         return out
 
     def search_part(self) -> dict[str, Any]:
@@ -166,7 +169,7 @@ def parse_config(raw: Any) -> Config:
     """A validated ``Config`` from parsed YAML."""
     if not isinstance(raw, Mapping):
         raise ConfigError("the config must be a YAML mapping with space, strategy, estimator")
-    allowed = {"study", "data", "space", "strategy", "estimator", "executor"}
+    allowed = {"study", "data", "space", "strategy", "estimator", "executor", "scheduler"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r}; accepted: {', '.join(sorted(allowed))}")
@@ -183,6 +186,8 @@ def parse_config(raw: Any) -> Config:
         estimator=_component("estimator", raw["estimator"]),
         data=data,
         executor=_component("executor", raw.get("executor", "serial")),
+        scheduler=None if raw.get("scheduler") is None else _component("scheduler",
+                                                                      raw["scheduler"]),
     )
     if config.estimator.name == "training" and config.data is None:
         raise ConfigError("data: the training estimator needs a dataset (e.g. data: digits)")

@@ -4,8 +4,9 @@
 how a search uses them.  ``Study.optimize`` runs the driver its strategy names
 (``Strategy.driver()``): the ask/tell loop below for every strategy that proposes one
 architecture at a time, ``archsearch.oneshot.driver.OneShotDriver`` for DARTS and GDAS,
-which train a supernet first.  A new way to search (successive halving, say) is a new
-driver: a class with ``run(study, settings) -> StopReason``.
+which train a supernet first, ``archsearch.fidelity.drivers.HyperbandDriver`` for
+successive halving and Hyperband.  A new way to search is a new driver: a class with
+``run(study, settings) -> StopReason``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from archsearch.errors import ConfigError, RepeatedFailure
-from archsearch.execution.base import Executor, SerialExecutor
+from archsearch.execution.base import Executor, Outcome, SerialExecutor
 from archsearch.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
+    from archsearch.fidelity.pruners import Pruner
     from archsearch.study import Study
 
 Callback = Callable[["Study", FrozenTrial], None]
@@ -100,7 +102,7 @@ class FailureWatch:
     def see(self, trial: FrozenTrial) -> None:
         if self.done or trial.cached:
             return
-        if trial.state is TrialState.COMPLETE:
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             self.done = True
             return
         error = trial.error or "unknown error"
@@ -120,17 +122,34 @@ class FailureWatch:
                 "stops)")
 
 
+def epochs_reached(outcome: Outcome, max_epochs: int) -> int:
+    """The last epoch a job trained (its curve's), or ``max_epochs`` for a job without one."""
+    return int(outcome.curve[-1]["epoch"]) if outcome.curve else max_epochs
+
+
 class AskTellDriver:
     """Keep ``executor.capacity`` trials in flight until the budget is spent or the
     strategy has nothing left; every state change is recorded as it happens.
 
     A trial whose worker died is retried up to ``max_retries`` times, then failed.  A
     proposal whose architecture is still being evaluated waits for that result.
+
+    With a ``pruner`` (``archsearch.fidelity.pruners``: median stopping, ASHA) a trial
+    trains in jobs that end at the pruner's epochs; after each, its curve is recorded and
+    the pruner decides whether it continues (from its checkpoint) or is pruned.  Once the
+    time budget is spent, a trial between two jobs is left running for the next run.
     """
+
+    def __init__(self, pruner: Pruner | None = None) -> None:
+        self.pruner = pruner
 
     def run(self, study: Study, settings: RunSettings) -> StopReason:
         budget, callbacks = settings.budget, list(settings.callbacks)
         executor = settings.executor if settings.executor is not None else SerialExecutor()
+        estimator = study.require_estimator()
+        max_epochs = estimator.max_epochs or 0
+        steps = self.pruner.steps(max_epochs) if self.pruner is not None else []
+        maximize = study.direction == "maximize"
         start = time.monotonic()
         in_flight: dict[int, FrozenTrial] = {}
         attempts: dict[int, int] = {}
@@ -146,14 +165,46 @@ class AskTellDriver:
                 callback(study, done)
             watch.see(done)
 
-        executor.start(study.require_estimator())
+        def out_of_time() -> bool:
+            return budget.seconds is not None and time.monotonic() - start >= budget.seconds
+
+        def submit(trial: FrozenTrial, attempt: int = 0) -> None:
+            epochs = None
+            if self.pruner is not None:
+                epochs = next((e for e in steps if e > trial.epochs_trained), max_epochs)
+            executor.submit(trial.number, trial.genotype, study.context(trial, attempt, epochs))
+            in_flight[trial.number] = trial
+
+        def advance(trial: FrozenTrial) -> None:
+            """Start a trial's next job; one at a pruner's epoch is judged first."""
+            if self.pruner is not None and trial.epochs_trained in steps:
+                if self.pruner.prune(trial, study.trials, study.objective, maximize):
+                    finish(study.prune(trial))
+                    return
+                if out_of_time():
+                    study.pause(trial)
+                    return
+            submit(trial)
+
+        def release_twins() -> None:
+            """Answer the waiting repeats whose twin is no longer in flight: from its
+            record, or, when it was left running, leave them running too."""
+            for other in [t for t in waiting if all(f.key != t.key for f in in_flight.values())]:
+                waiting.remove(other)
+                done = study.answer_from_record(other)
+                if done is None:
+                    study.pause(other)
+                else:
+                    finish(done)
+
+        executor.start(estimator)
         try:
             while True:
                 while stop is None and len(in_flight) < executor.capacity:
                     used = study.n_evaluated + (study.n_cached if budget.count_repeats else 0)
                     if budget.trials is not None and used + len(in_flight) >= budget.trials:
                         stop = StopReason.BUDGET
-                    elif budget.seconds is not None and time.monotonic() - start >= budget.seconds:
+                    elif out_of_time():
                         stop = StopReason.TIMEOUT
                     elif repeats >= study.max_repeats:
                         stop = StopReason.REPEATS
@@ -171,8 +222,7 @@ class AskTellDriver:
                         if len(waiting) >= executor.capacity:
                             break  # a strategy stuck on pending work: let results arrive
                     else:
-                        executor.submit(trial.number, trial.genotype, study.context(trial))
-                        in_flight[trial.number] = trial
+                        advance(trial)
                 if not in_flight:  # waiting trials always have a twin in flight
                     return stop if stop is not None else StopReason.EXHAUSTED
                 for outcome in executor.wait():
@@ -180,17 +230,18 @@ class AskTellDriver:
                     tries = attempts.get(outcome.number, 0)
                     if outcome.lost and tries < settings.max_retries:
                         attempts[outcome.number] = tries + 1
-                        executor.submit(trial.number, trial.genotype,
-                                        study.context(trial, tries + 1))
-                        in_flight[trial.number] = trial
+                        submit(trial, tries + 1)
                         continue
-                    error = outcome.error
-                    if outcome.lost:
-                        error = f"{error}; gave up after {tries + 1} attempts"
-                    finish(study.tell(trial, outcome.metrics, error))
-                    for other in [t for t in waiting if t.key == trial.key]:
-                        waiting.remove(other)
-                        done = study.answer_from_record(other)
-                        finish(done if done is not None else study.evaluate(other))
+                    attempts.pop(outcome.number, None)
+                    if (self.pruner is not None and outcome.error is None and not outcome.lost
+                            and epochs_reached(outcome, max_epochs) < max_epochs):
+                        advance(study.report(trial, outcome))
+                    else:
+                        error = outcome.error
+                        if outcome.lost:
+                            error = f"{error}; gave up after {tries + 1} attempts"
+                        finish(study.tell(trial, outcome.metrics, error,
+                                          curve=outcome.curve or None))
+                    release_twins()
         finally:
             executor.close()

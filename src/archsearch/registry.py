@@ -1,5 +1,5 @@
-"""The names a config (or ``create_study``) may use for spaces, strategies, estimators and
-executors, and the classes behind them.
+"""The names a config (or ``create_study``) may use for spaces, strategies, estimators,
+executors and schedulers, and the classes behind them.
 
 A name is one of:
 
@@ -7,8 +7,9 @@ A name is one of:
   archsearch imports neither torch nor the optional packages);
 * a name another installed package adds through an entry point in the group
   ``archsearch.spaces`` / ``archsearch.strategies`` / ``archsearch.estimators`` /
-  ``archsearch.executors`` (``[project.entry-points."archsearch.strategies"]`` in its
-  ``pyproject.toml``: ``my-search = "my_package.search:MySearch"``);
+  ``archsearch.executors`` / ``archsearch.schedulers``
+  (``[project.entry-points."archsearch.strategies"]`` in its ``pyproject.toml``:
+  ``my-search = "my_package.search:MySearch"``);
 * a name given at run time with ``register(kind, name, target)``;
 * an import path ``package.module:Class``.
 
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 from archsearch.errors import ConfigError, MissingExtra
 
-KINDS = ("space", "strategy", "estimator", "executor")
+KINDS = ("space", "strategy", "estimator", "executor", "scheduler")
 
 #: The entry-point group of each kind.
 GROUPS = {kind: f"archsearch.{'strategies' if kind == 'strategy' else kind + 's'}"
@@ -59,6 +60,12 @@ BUILTIN: dict[str, dict[str, str]] = {
         "nb201": "archsearch.tabular.nb201:NB201Estimator",
         "nbgraph": "archsearch.tabular.nbgraph:NBGraphEstimator",
         "zero-cost": "archsearch.estimation.zero_cost:ZeroCostEstimator",
+    },
+    "scheduler": {
+        "median": "archsearch.fidelity.pruners:MedianPruner",
+        "asha": "archsearch.fidelity.pruners:SuccessiveHalvingPruner",
+        "successive-halving": "archsearch.fidelity.drivers:SuccessiveHalvingDriver",
+        "hyperband": "archsearch.fidelity.drivers:HyperbandDriver",
     },
     "executor": {
         "serial": "archsearch.execution.base:SerialExecutor",

@@ -103,6 +103,11 @@ class Storage(ABC):
     def trials(self, study: str) -> list[FrozenTrial]:
         """Every trial of the study, by number."""
 
+    def checkpoint_dir(self, study: str) -> Path | None:
+        """The folder for the study's training checkpoints (multi-fidelity schedules), or
+        None when the record is not on disk (the study then uses a temporary folder)."""
+        return None
+
     # One-shot searches record an epoch at a time, with a checkpoint of the latest one.
     # Not abstract: a storage for ask/tell studies alone need not implement them.
     def write_oneshot_epoch(self, study: str, record: OneShotEpoch,
@@ -188,8 +193,9 @@ class InMemoryStorage(Storage):
 
 #: The record's layout.  1: archsearch 0.1 (one objective; no ``PRAGMA user_version``
 #: set, so it reads 0); 2: objectives, constraints, and per trial its objective values
-#: and feasibility.  An older record is migrated in place when opened.
-SCHEMA_VERSION = 2
+#: and feasibility; 3: per trial its learning curve (and the state ``pruned``).  An
+#: older record is migrated in place when opened.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -219,6 +225,7 @@ CREATE TABLE IF NOT EXISTS trials (
     objective_values TEXT,
     feasible INTEGER,
     violation REAL,
+    curve TEXT,
     PRIMARY KEY (study, number)
 );
 """
@@ -236,6 +243,11 @@ UPDATE studies SET objectives = json_array(json_object('metric', objective,
                    constraints = '[]';
 UPDATE trials SET objective_values = json_array(value), feasible = 1, violation = 0
     WHERE state = 'complete';
+"""
+
+#: From layout 2 to 3: a learning curve per trial (none for the trials already recorded).
+_MIGRATE_2_TO_3 = """
+ALTER TABLE trials ADD COLUMN curve TEXT;
 """
 
 
@@ -294,12 +306,11 @@ class SQLiteStorage(Storage):
             old = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'"
             ).fetchone() is not None
-            if old and version < 2:
-                for statement in _MIGRATE_1_TO_2.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            else:
-                for statement in _SCHEMA.split(";"):
+            steps = [_SCHEMA]  # a new record
+            if old:  # each migration from the record's layout on
+                steps = ([_MIGRATE_1_TO_2] if version < 2 else []) + [_MIGRATE_2_TO_3]
+            for script in steps:
+                for statement in script.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -310,6 +321,10 @@ class SQLiteStorage(Storage):
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint_dir(self, study: str) -> Path | None:
+        return self.path.with_name(self.path.name + ".checkpoints") / urllib.parse.quote(
+            study, safe="")
 
     def open_study(self, info: StudyInfo) -> StudyInfo:
         try:
@@ -344,13 +359,14 @@ class SQLiteStorage(Storage):
 
     def write_trial(self, study: str, trial: FrozenTrial) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (study, trial.number, trial.state.value, trial.genotype.to_json(), trial.key,
              trial.value, json.dumps(dict(trial.metrics), sort_keys=True), trial.error,
              trial.started_at, trial.finished_at, trial.finish_order, int(trial.cached),
              None if trial.values is None else json.dumps(list(trial.values)),
              None if trial.values is None else int(trial.feasible),
-             None if trial.values is None else trial.violation),
+             None if trial.values is None else trial.violation,
+             json.dumps([dict(point) for point in trial.curve]) if trial.curve else None),
         )
 
     def trials(self, study: str) -> list[FrozenTrial]:
@@ -358,16 +374,18 @@ class SQLiteStorage(Storage):
         self._infos[study] = info
         rows = self._db.execute(
             "SELECT number, state, genotype, key, value, metrics, error, started_at,"
-            " finished_at, finish_order, cached FROM trials WHERE study = ? ORDER BY number",
+            " finished_at, finish_order, cached, curve FROM trials WHERE study = ?"
+            " ORDER BY number",
             (study,),
         )
         out = []
-        for number, state, genotype, key, value, metrics, error, started, finished, order, cached \
-                in rows:
+        for number, state, genotype, key, value, metrics, error, started, finished, order, cached, \
+                curve in rows:
             trial = FrozenTrial(
                 number=int(number), state=TrialState(state), genotype=Genotype.from_json(genotype),
                 key=key, value=value, metrics=json.loads(metrics), error=error,
                 started_at=started, finished_at=finished, finish_order=order, cached=bool(cached),
+                curve=tuple(json.loads(curve)) if curve else (),
             )
             out.append(judged(trial, info))
         return out

@@ -14,17 +14,20 @@ whose process died is taken over at once.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from archsearch.errors import ConfigError
 from archsearch.estimation.base import Estimator, TrialContext
-from archsearch.execution.base import Executor, run_job
+from archsearch.execution.base import Executor, Outcome, run_job
 from archsearch.lease import StudyLease
 from archsearch.loop import Budget, Callback, RunSettings, StopReason
 from archsearch.objectives import Bound, Objective, assess, parse_constraints, parse_objectives
@@ -70,7 +73,10 @@ class Study:
     (a list, see ``archsearch.objectives.parse_objectives``) makes a multi-objective study
     instead, and ``constraints`` (``{metric: {min: .., max: ..}}``) bound metrics: a trial
     outside them is complete but infeasible.  ``dataset`` is the data a one-shot search
-    trains its supernet on.
+    trains its supernet on.  ``scheduler`` spends epochs unevenly (``archsearch.fidelity``:
+    a pruner such as ``MedianPruner`` or ``SuccessiveHalvingPruner`` (ASHA) stops poor
+    trials between epochs; ``HyperbandDriver`` runs brackets); its estimator must train in
+    epochs (``Estimator.max_epochs``).
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class Study:
         max_repeats: int = 1000,
         stop_after_failures: int = 5,
         dataset: Any = None,
+        scheduler: Any = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
             raise ConfigError(f"space must be a SearchSpace, got {type(space).__name__}")
@@ -113,6 +120,9 @@ class Study:
         self.trial_timeout = trial_timeout
         self.max_repeats = max_repeats
         self.stop_after_failures = stop_after_failures
+        self.scheduler = scheduler
+        self._checkpoints: Path | None = None  # made on first use (see checkpoint_path)
+        self._temporary_checkpoints = False
         self._lease: StudyLease | None = None
         if isinstance(self.storage, SQLiteStorage):
             self._lease = StudyLease(self.storage.path, name)
@@ -254,22 +264,30 @@ class Study:
         metrics: Mapping[str, float] | None = None,
         error: str | None = None,
         cached: bool = False,
+        *,
+        curve: tuple[Mapping[str, float], ...] | None = None,
+        pruned: bool = False,
     ) -> FrozenTrial:
         """Finish a trial with its metrics, or with an error message.  Its objective values
-        and feasibility are judged from the metrics (``archsearch.objectives.assess``)."""
+        and feasibility are judged from the metrics (``archsearch.objectives.assess``).
+        ``curve`` replaces the trial's learning curve; ``pruned`` finishes it as stopped by
+        a scheduler (its metrics are its last epoch's; it has no objective values)."""
         metrics = {k: float(v) for k, v in (metrics or {}).items()}
-        if error is None:
+        if error is None and not pruned:
             found = assess(metrics, self.objectives, self.constraints)
             if isinstance(found, str):
                 error = found
+        state = (TrialState.FAILED if error else
+                 TrialState.PRUNED if pruned else TrialState.COMPLETE)
         done = replace(
             trial,
-            state=TrialState.FAILED if error else TrialState.COMPLETE,
+            state=state,
             metrics=metrics,
             error=error,
             finished_at=time.time(),
             finish_order=self._finish_counter,
             cached=cached,
+            curve=trial.curve if curve is None else tuple(curve),
         )
         done = judged(done, self.info)
         self._finish_counter += 1
@@ -278,21 +296,69 @@ class Study:
         self._write(done)
         self._remember(done)
         self.strategy.tell(done)
+        self._drop_checkpoint(done.number)
         return done
 
-    def context(self, trial: FrozenTrial, attempt: int = 0) -> TrialContext:
+    def report(self, trial: FrozenTrial, outcome: Outcome) -> FrozenTrial:
+        """Record a running trial's progress (a job that stopped short of the full training:
+        its metrics and curve so far); it stays running.  The strategy hears nothing yet."""
+        if outcome.error is not None or outcome.metrics is None:
+            raise ValueError("report takes a successful outcome; tell a failed one")
+        running = replace(trial, metrics={k: float(v) for k, v in outcome.metrics.items()},
+                          curve=outcome.curve or trial.curve)
+        self._write(running)
+        return running
+
+    def prune(self, trial: FrozenTrial) -> FrozenTrial:
+        """Finish a running trial as pruned, with the metrics and curve it reported last."""
+        return self.tell(trial, trial.metrics, pruned=True)
+
+    def pause(self, trial: FrozenTrial) -> None:
+        """Leave a running trial for the next ``optimize`` (a budget ran out between two of
+        its jobs): it is asked again first, and continues from its checkpoint."""
+        self._rerun.append(trial)
+
+    def take_reruns(self) -> list[FrozenTrial]:
+        """The running trials that an interrupted run left, for drivers that follow their
+        trials through several jobs themselves (``study.ask`` no longer returns them)."""
+        taken = list(self._rerun)
+        self._rerun.clear()
+        return taken
+
+    def checkpoint_path(self, number: int) -> str:
+        """Where trial ``number``'s training state is kept between the jobs of a
+        multi-fidelity schedule: beside a SQLite record (``<db>.checkpoints/<study>/``),
+        else in a temporary folder removed by ``close``.  Deleted once the trial finishes."""
+        if self._checkpoints is None:
+            folder = self.storage.checkpoint_dir(self.name)
+            if folder is None:
+                folder = Path(tempfile.mkdtemp(prefix="archsearch-checkpoints-"))
+                self._temporary_checkpoints = True
+            folder.mkdir(parents=True, exist_ok=True)
+            self._checkpoints = folder
+        return str(self._checkpoints / f"trial-{number:06d}.pt")
+
+    def _drop_checkpoint(self, number: int) -> None:
+        if self._checkpoints is not None:
+            Path(self.checkpoint_path(number)).unlink(missing_ok=True)
+
+    def context(self, trial: FrozenTrial, attempt: int = 0,
+                epochs: int | None = None) -> TrialContext:
         """The trial's seed derives from the study seed and its number: a rerun after a
-        crash, or a retry after a lost worker, trains the same network."""
+        crash, or a retry after a lost worker, trains the same network.  ``epochs`` asks
+        for training up to that epoch only (a multi-fidelity job), with a checkpoint."""
+        checkpoint = None if epochs is None else self.checkpoint_path(trial.number)
         return TrialContext(trial.number, trial_seed(self.seed, trial.number),
-                            self.trial_timeout, attempt)
+                            self.trial_timeout, attempt, epochs=epochs, checkpoint=checkpoint)
 
     def answer_from_record(self, trial: FrozenTrial) -> FrozenTrial | None:
         """A repeat of a finished architecture is told its recorded result (it never
-        reaches the estimator); None when the architecture is new."""
+        reaches the estimator), pruned if that one was; None when the architecture is new."""
         earlier = self._by_key.get(trial.key)
         if earlier is None:
             return None
-        return self.tell(trial, earlier.metrics, earlier.error, cached=True)
+        return self.tell(trial, earlier.metrics, earlier.error, cached=True,
+                         curve=earlier.curve, pruned=earlier.state is TrialState.PRUNED)
 
     def evaluate(self, trial: FrozenTrial) -> FrozenTrial:
         """Run the estimator in this process on a started trial and record the outcome."""
@@ -301,7 +367,7 @@ class Study:
             return done
         outcome = run_job(self.require_estimator(), trial.number, trial.genotype,
                           self.context(trial))
-        return self.tell(trial, outcome.metrics, outcome.error)
+        return self.tell(trial, outcome.metrics, outcome.error, curve=outcome.curve or None)
 
     # -- running a search ----------------------------------------------------------------
     def optimize(
@@ -336,13 +402,25 @@ class Study:
                                max_retries=max_retries,
                                stop_after_failures=self.stop_after_failures,
                                log=log or (lambda line: None))
-        return self.strategy.driver().run(self, settings)
+        return self._driver().run(self, settings)
+
+    def _driver(self) -> Any:
+        """The strategy's driver, or the scheduler's (see ``archsearch.fidelity``)."""
+        if self.scheduler is None:
+            return self.strategy.driver()
+        from archsearch.fidelity.schedule import driver_for
+
+        return driver_for(self)
 
     # -- the lease -----------------------------------------------------------------------
     def close(self) -> None:
-        """Give up the lease on the record (a study object is done with)."""
+        """Give up the lease on the record (a study object is done with), and remove a
+        temporary checkpoint folder."""
         if self._lease is not None:
             self._lease.release()
+        if self._temporary_checkpoints and self._checkpoints is not None:
+            shutil.rmtree(self._checkpoints, ignore_errors=True)
+            self._checkpoints = None
 
     def __enter__(self) -> Study:
         return self

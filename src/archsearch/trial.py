@@ -13,6 +13,9 @@ class TrialState(str, Enum):
     RUNNING = "running"  # asked, not yet told; after a crash such a trial is rerun
     COMPLETE = "complete"
     FAILED = "failed"
+    #: Stopped early by a multi-fidelity scheduler (``archsearch.fidelity``): not failed,
+    #: judged not worth more epochs; its metrics are its last epoch's, with its curve.
+    PRUNED = "pruned"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,9 @@ class FrozenTrial:
     by ``violation`` (see ``archsearch.objectives``).  ``value`` and ``score`` are the
     single objective's of a single-objective study (None in a multi-objective one); an
     infeasible trial has no ``score``, so strategies rank it below every feasible one.
-    Strategies compare scores only.
+    Strategies compare scores only; a pruned trial has none.
+    ``curve`` is the learning curve, one entry per epoch trained, from the first:
+    ``{"epoch": e, "val_accuracy": ..., ...}`` (empty for estimators that train in no epochs).
     ``cached`` marks a repeated architecture answered from an earlier trial; it never
     reached the estimator and does not count towards the budget.
     """
@@ -46,6 +51,12 @@ class FrozenTrial:
     scores: tuple[float, ...] | None = None
     feasible: bool = True
     violation: float = 0.0
+    curve: tuple[Mapping[str, float], ...] = ()
+
+    @property
+    def epochs_trained(self) -> int:
+        """The last epoch of the curve (0 before the first one, or without a curve)."""
+        return int(self.curve[-1]["epoch"]) if self.curve else 0
 
     @property
     def finished(self) -> bool:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
+from archsearch.estimation.base import (
+    Estimator,
+    Evaluation,
+    TrialContext,
+    TrialFailed,
+    TrialTimeout,
+)
 
 _LAZY = {
     "TrainingEstimator": "archsearch.estimation.training",
@@ -21,7 +27,7 @@ _LAZY = {
     "FunctionEstimator": "archsearch.estimation.function",
 }
 
-__all__ = ["Estimator", "TrialContext", "TrialFailed", "TrialTimeout", *_LAZY]
+__all__ = ["Estimator", "Evaluation", "TrialContext", "TrialFailed", "TrialTimeout", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,13 +3,16 @@
 The data live on the device as tensors, prepared once per estimator; batches are
 slices of a random permutation (no DataLoader, no per-sample Python).  The training
 loop never waits on the device inside an epoch: losses are kept as tensors and looked
-at once per epoch, which is also where a non-finite loss is caught.
+at once per epoch, which is also where a non-finite loss is caught and the validation
+accuracy of the learning curve is measured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import time
 import traceback
 from collections import OrderedDict
@@ -25,7 +28,14 @@ from torch import nn
 from archsearch.data.dataset import Dataset
 from archsearch.data.split import stratified_split
 from archsearch.errors import ConfigError
-from archsearch.estimation.base import Estimator, TrialContext, TrialFailed, TrialTimeout
+from archsearch.estimation.base import (
+    Estimator,
+    Evaluation,
+    TrialContext,
+    TrialFailed,
+    TrialTimeout,
+)
+from archsearch.estimation.checkpoint import Progress, RunIdentity, load_checkpoint, save_checkpoint
 from archsearch.estimation.cost import count_flops, count_parameters, latency_stats
 from archsearch.nn.device import autocast, resolve_device
 from archsearch.nn.ops import Standardize
@@ -53,11 +63,38 @@ class DeviceData:
     std: torch.Tensor
 
 
+class TrainingEvaluation(Evaluation, Mapping[str, float]):
+    """An ``Evaluation`` that also reads as its metrics: ``result["val_accuracy"]`` and
+    ``dict(result)`` keep working for code written when ``evaluate`` returned a mapping."""
+
+    def __getitem__(self, name: str) -> float:
+        return self.metrics[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+
 @dataclass
 class _Trained:
     model: nn.Module
-    train_loss: float
-    train_seconds: float
+    progress: Progress
+    #: Epochs trained by this call (0 when a checkpoint was already where it was asked).
+    new_epochs: int = 0
+
+
+@dataclass
+class _Plan:
+    """What one training run does: stop after ``epochs`` of the full schedule, measure
+    ``val`` (inputs, labels) after each epoch for the curve (None: no curve), continue
+    from and save to ``checkpoint``, and train on the fit ``rows`` (None: all)."""
+
+    epochs: int
+    val: tuple[torch.Tensor, torch.Tensor] | None = None
+    checkpoint: str | None = None
+    rows: torch.Tensor | None = None
 
 
 class _Deadline:
@@ -122,16 +159,42 @@ class TrainingEstimator(NetworkEstimator):
     and never used for selection.  ``context.timeout`` counts from the start of
     ``evaluate`` and is checked before every batch, in training and in scoring.
 
+    ``train_fraction`` below 1 trains on that fraction of every class of the fit split,
+    a subset chosen by ``split_seed`` and so the same for every trial: a cheaper, noisier
+    estimate.  Validation and test splits are unchanged, and ``train_final`` always
+    trains on the whole fit split.
+
     The network is ``space.build_network(genotype, input_shape, num_classes)``: any space
     that implements it (``archsearch.space.TrainableSpace``) can be trained, a user's own
     included.
 
+    Learning curve: ``evaluate`` returns an ``Evaluation`` (which also reads as its metrics
+    mapping) whose curve has one entry per epoch, ``{"epoch", "val_accuracy",
+    "train_loss"}``, the validation accuracy measured after every epoch.  The validation
+    pass draws no random numbers, so training is the same with or without it.
+
+    Fidelity (``archsearch.fidelity``): ``max_epochs`` is ``epochs``.  ``context.epochs``
+    (1 to ``epochs``) stops after that epoch of the full schedule; the learning rates are
+    those of the full ``epochs`` schedule, so the first epochs of a short run are those of
+    a long one.  With ``context.checkpoint``, an existing file is continued from (it must
+    come from the same trial seed, genotype and settings) and a run that stops before
+    ``epochs`` saves its state there (model, optimizer, batch order, curve), so training to
+    epoch k, then continuing to m, gives bitwise the weights of training straight to m (on
+    the CPU; a network that draws random numbers in its forward pass, as dropout does,
+    draws them from torch's global generator, which no checkpoint holds; the built-in
+    spaces draw none).  The file is not removed.  On disk a checkpoint takes about
+    ``params`` x 3 floats with Adam or AdamW (weights and two moments), x 2 with SGD
+    (weights and momentum): 12 MB for a million float32 parameters with Adam.
+
     Metrics: ``val_accuracy``, ``test_accuracy``, ``train_loss`` (last epoch's mean),
-    ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training loop
-    alone), ``latency_seconds`` and ``latency_spread_seconds`` (median and interquartile
-    range of ``latency_repeats`` forward passes of a ``latency_batch_size`` batch on
-    ``latency_device``, the deployment target, CPU by default whatever the training
-    device, with ``latency_threads`` CPU threads; see ``latency_stats``) and ``epochs``.
+    ``params``, ``flops`` (see ``count_flops``), ``train_seconds`` (the training steps
+    alone, summed over continuations), ``latency_seconds`` and ``latency_spread_seconds``
+    (median and interquartile range of ``latency_repeats`` forward passes of a
+    ``latency_batch_size`` batch on ``latency_device``, the deployment target, CPU by
+    default whatever the training device, with ``latency_threads`` CPU threads; see
+    ``latency_stats``) and ``epochs``.  A run stopped before ``epochs`` reports only
+    ``val_accuracy``, ``train_loss``, ``epochs`` (reached), ``train_seconds``, ``params``
+    and ``flops``: the test set and the latency are for finished trials.
     """
 
     objective = "val_accuracy"
@@ -149,6 +212,7 @@ class TrainingEstimator(NetworkEstimator):
         weight_decay: float = 0.0,
         schedule: str = "cosine",
         val_fraction: float = 0.2,
+        train_fraction: float = 1.0,
         device: str = "auto",
         bf16: bool = False,
         split_seed: int = 0,
@@ -166,6 +230,7 @@ class TrainingEstimator(NetworkEstimator):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.val_fraction = val_fraction
+        self.train_fraction = train_fraction
         self.device = device
         self.bf16 = bf16
         self.split_seed = split_seed
@@ -179,11 +244,21 @@ class TrainingEstimator(NetworkEstimator):
 
     # -- public ---------------------------------------------------------------------
 
-    def evaluate(self, genotype: Genotype, context: TrialContext) -> Mapping[str, float]:
+    @property
+    def max_epochs(self) -> int:
+        return self.epochs
+
+    def evaluate(self, genotype: Genotype, context: TrialContext) -> TrainingEvaluation:
         deadline = _Deadline(context.timeout)
+        epochs = self.epochs if context.epochs is None else context.epochs
+        if not 1 <= epochs <= self.epochs:
+            raise ValueError(f"context.epochs must be in 1..{self.epochs} (the estimator's "
+                             f"epochs), got {epochs}")
         data = self._data()
         with _release_on_failure(data.device):
-            return self._evaluate(genotype, context.seed, data, deadline)
+            plan = _Plan(epochs, (data.x_val, data.y_val), context.checkpoint,
+                         self._fit_rows(data))
+            return self._evaluate(genotype, context.seed, data, plan, deadline)
 
     def train_final(
         self, genotype: Genotype, seed: int, *, include_validation: bool
@@ -198,11 +273,11 @@ class TrainingEstimator(NetworkEstimator):
         if include_validation:
             x, y = torch.cat([x, data.x_val]), torch.cat([y, data.y_val])
         with _release_on_failure(data.device):
-            trained = self._train(genotype, seed, x, y, _Deadline(None))
+            trained = self._train(genotype, seed, x, y, _Plan(self.epochs), _Deadline(None))
             metrics = {
                 "test_accuracy": self._accuracy(trained.model, data.x_test, data.y_test),
-                "train_loss": trained.train_loss,
-                "train_seconds": trained.train_seconds,
+                "train_loss": trained.progress.train_loss,
+                "train_seconds": trained.progress.train_seconds,
                 "params": float(count_parameters(trained.model)),
                 "flops": float(count_flops(trained.model, self._ready()[0].input_shape)),
                 "epochs": float(self.epochs),
@@ -218,18 +293,27 @@ class TrainingEstimator(NetworkEstimator):
     # -- one trial ------------------------------------------------------------------
 
     def _evaluate(
-        self, genotype: Genotype, seed: int, data: DeviceData, deadline: _Deadline
-    ) -> dict[str, float]:
-        trained = self._train(genotype, seed, data.x_fit, data.y_fit, deadline)
-        model, shape = trained.model, self._ready()[0].input_shape
+        self, genotype: Genotype, seed: int, data: DeviceData, plan: _Plan, deadline: _Deadline
+    ) -> TrainingEvaluation:
+        trained = self._train(genotype, seed, data.x_fit, data.y_fit, plan, deadline)
+        model, progress = trained.model, trained.progress
+        shape = self._ready()[0].input_shape
+        # Measured after the last epoch trained here; a run resumed where it was asked to
+        # stop trained nothing, so its loaded model is scored.
+        val_accuracy = (progress.curve[-1]["val_accuracy"] if trained.new_epochs
+                        else self._accuracy(model, data.x_val, data.y_val, deadline))
         metrics = {
-            "val_accuracy": self._accuracy(model, data.x_val, data.y_val, deadline),
-            "test_accuracy": self._accuracy(model, data.x_test, data.y_test, deadline),
-            "train_loss": trained.train_loss,
+            "val_accuracy": val_accuracy,
+            "train_loss": progress.train_loss,
             "params": float(count_parameters(model)),
             "flops": float(count_flops(model, shape)),
-            "train_seconds": trained.train_seconds,
+            "train_seconds": progress.train_seconds,
+            "epochs": float(progress.epoch),
         }
+        curve = tuple(progress.curve)
+        if progress.epoch < self.epochs:
+            return TrainingEvaluation(metrics, curve)
+        metrics["test_accuracy"] = self._accuracy(model, data.x_test, data.y_test, deadline)
         deadline.check()
         latency = latency_stats(
             model, shape, self.latency_device, batch_size=self.latency_batch_size,
@@ -237,11 +321,10 @@ class TrainingEstimator(NetworkEstimator):
         )
         metrics["latency_seconds"] = latency.median
         metrics["latency_spread_seconds"] = latency.spread
-        metrics["epochs"] = float(self.epochs)
-        return metrics
+        return TrainingEvaluation(metrics, curve)
 
     def _train(
-        self, genotype: Genotype, seed: int, x: torch.Tensor, y: torch.Tensor,
+        self, genotype: Genotype, seed: int, x: torch.Tensor, y: torch.Tensor, plan: _Plan,
         deadline: _Deadline,
     ) -> _Trained:
         """The one training loop evaluate and train_final share."""
@@ -253,15 +336,25 @@ class TrainingEstimator(NetworkEstimator):
         model.to(x.device)
         optimizer = self._make_optimizer(model)
         order = torch.Generator().manual_seed(seed)  # batch order, on the CPU for portability
-        n = x.shape[0]
+        identity = RunIdentity(seed, genotype.to_json(), self._settings(x.shape[0]))
+        progress = Progress()
+        if plan.checkpoint is not None and os.path.exists(plan.checkpoint):
+            progress = load_checkpoint(plan.checkpoint, identity, model, optimizer, order)
+            if progress.epoch > plan.epochs:
+                raise TrialFailed(f"checkpoint {plan.checkpoint} is at epoch {progress.epoch}, "
+                                  f"beyond the {plan.epochs} epochs asked for")
+        n = x.shape[0] if plan.rows is None else plan.rows.shape[0]
         batch = min(self.batch_size, n)
         steps = n // batch  # drop the last partial batch
+        # Always the full schedule's rates, so a run stopped early saw those of a full one.
         lrs = self._learning_rates(steps * self.epochs)
-        train_loss = math.nan
-        model.train()
-        start = time.perf_counter()
-        for epoch in range(self.epochs):
+        start_epoch = progress.epoch
+        for epoch in range(start_epoch, plan.epochs):
+            model.train()  # again every epoch: the validation pass leaves it in eval mode
+            start = time.perf_counter()
             perm = torch.randperm(n, generator=order).to(x.device, non_blocking=True)
+            if plan.rows is not None:
+                perm = plan.rows[perm]
             losses = []
             for step in range(steps):
                 deadline.check()
@@ -280,8 +373,19 @@ class TrainingEstimator(NetworkEstimator):
             if not bool(finite.all()):
                 bad = int((~finite).nonzero()[0, 0]) + 1
                 raise TrialFailed(f"non-finite loss at epoch {epoch + 1} step {bad}")
-            train_loss = float(epoch_losses.mean())
-        return _Trained(model, train_loss, time.perf_counter() - start)
+            progress.train_loss = float(epoch_losses.mean())
+            progress.train_seconds += time.perf_counter() - start
+            progress.epoch = epoch + 1
+            if plan.val is not None:
+                # eval mode and no_grad: no random numbers drawn, no BatchNorm statistics
+                # updated, so the training that follows is as if this pass never ran.
+                accuracy = self._accuracy(model, *plan.val, deadline)
+                progress.curve.append({"epoch": float(epoch + 1), "val_accuracy": accuracy,
+                                       "train_loss": progress.train_loss})
+        new_epochs = progress.epoch - start_epoch
+        if plan.checkpoint is not None and new_epochs and progress.epoch < self.epochs:
+            save_checkpoint(plan.checkpoint, identity, progress, model, optimizer, order)
+        return _Trained(model, progress, new_epochs)
 
     def _accuracy(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -311,10 +415,30 @@ class TrainingEstimator(NetworkEstimator):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    def _fit_rows(self, data: DeviceData) -> torch.Tensor | None:
+        """The fit rows a trial trains on: None for all of them, else ``train_fraction``
+        of every class, chosen by ``split_seed`` (the same rows for every trial)."""
+        if self.train_fraction == 1:
+            return None
+        keep, _ = stratified_split(data.y_fit.cpu().numpy(), 1 - self.train_fraction,
+                                   self.split_seed)
+        return torch.from_numpy(keep).to(data.device)
+
+    def _settings(self, fit_rows: int) -> str:
+        """The settings a checkpoint must have been written with to be continued: all
+        that shape the schedule, the data or the update (not the device, not latency)."""
+        names = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule",
+                 "val_fraction", "train_fraction", "split_seed", "bf16")
+        settings: dict[str, object] = {name: getattr(self, name) for name in names}
+        settings["data"] = f"{self._ready()[0].name}:{fit_rows}"
+        return json.dumps(settings, sort_keys=True)
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params, lr, wd = model.parameters(), self.lr, self.weight_decay

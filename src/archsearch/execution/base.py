@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from archsearch.estimation.base import Estimator, TrialContext
+from archsearch.estimation.base import Estimator, Evaluation, TrialContext
 from archsearch.space.genotype import Genotype
 
 
@@ -23,15 +23,21 @@ class Outcome:
     metrics: Mapping[str, float] | None = None
     error: str | None = None
     lost: bool = False
+    #: The learning curve so far (see ``archsearch.estimation.base.Evaluation``).
+    curve: tuple[Mapping[str, float], ...] = ()
 
 
 def run_job(estimator: Estimator, number: int, genotype: Genotype,
             context: TrialContext) -> Outcome:
     """Evaluate one job; any exception becomes the outcome's error message."""
     try:
-        return Outcome(number, metrics=dict(estimator.evaluate(genotype, context)))
+        result = estimator.evaluate(genotype, context)
     except Exception as err:  # noqa: BLE001 - a failing architecture is data, not a crash
         return Outcome(number, error=f"{type(err).__name__}: {err}")
+    if isinstance(result, Evaluation):
+        curve = tuple({k: float(v) for k, v in point.items()} for point in result.curve)
+        return Outcome(number, metrics=dict(result.metrics), curve=curve)
+    return Outcome(number, metrics=dict(result))
 
 
 class Executor(ABC):

@@ -1,0 +1,301 @@
+"""Multi-fidelity schedulers in a study: pruners in the ask/tell loop (median, ASHA) and
+the bracket drivers (successive halving, Hyperband): what they record, that promoted
+trials continue from their checkpoints, and exact resumption."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import archsearch
+from archsearch import DecisionSpace, categorical
+from archsearch.errors import ConfigError
+from archsearch.execution.processes import ProcessExecutor
+from archsearch.fidelity.brackets import hyperband_brackets
+from archsearch.fidelity.drivers import HyperbandDriver, SuccessiveHalvingDriver
+from archsearch.fidelity.pruners import MedianPruner, SuccessiveHalvingPruner
+from archsearch.trial import TrialState
+from curve_estimator import CurveEstimator
+
+
+class Grid(DecisionSpace):
+    """4**4 = 256 architectures."""
+
+    def __init__(self) -> None:
+        super().__init__([categorical(f"x{i}", (0, 1, 2, 3)) for i in range(4)])
+
+
+def _study(tmp_path: Path, scheduler: object, *, db: str | None = "s.db", epochs: int = 9,
+           strategy: str = "random", log: bool = True, seed: int = 0,
+           **estimator: object) -> archsearch.Study:
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    return archsearch.create_study(
+        Grid(), strategy=strategy, seed=seed,
+        estimator=CurveEstimator(epochs=epochs, log=str(logs) if log else None, **estimator),
+        storage=None if db is None else tmp_path / db, scheduler=scheduler)
+
+
+def _epochs_trained(tmp_path: Path, number: int) -> list[int]:
+    path = tmp_path / "logs" / f"trial-{number}.log"
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def _summary(study: archsearch.Study) -> list[tuple[int, str, str, int, float | None]]:
+    return [(t.number, t.state.value, t.key, t.epochs_trained, t.metrics.get("val_accuracy"))
+            for t in study.trials]
+
+
+# -- Hyperband and successive halving ---------------------------------------------------
+def test_one_hyperband_cycle_runs_hpbandsters_brackets(tmp_path: Path) -> None:
+    study = _study(tmp_path, HyperbandDriver(min_epochs=1, eta=3))
+    assert [[(r.configs, r.epochs) for r in b.rungs] for b in hyperband_brackets(1, 9, 3)] == [
+        [(9, 1), (3, 3), (1, 9)], [(3, 3), (1, 9)], [(3, 9)]]
+    assert study.optimize(trials=15).name == "BUDGET"
+    states = [t.state for t in study.trials]
+    assert len(states) == 15
+    first, second, third = study.trials[:9], study.trials[9:12], study.trials[12:]
+    # Bracket s=2: 9 at 1 epoch, the best 3 to 3 epochs, the best 1 to 9.
+    assert sorted(t.epochs_trained for t in first) == [1] * 6 + [3] * 2 + [9]
+    assert [t.state for t in first].count(TrialState.COMPLETE) == 1
+    best_at_1 = sorted(first, key=lambda t: -t.curve[0]["val_accuracy"])[:3]
+    assert {t.number for t in first if t.epochs_trained >= 3} == {t.number for t in best_at_1}
+    assert sorted(t.epochs_trained for t in second) == [3, 3, 9]
+    assert [t.epochs_trained for t in third] == [9, 9, 9]
+    assert all(t.state is TrialState.COMPLETE for t in third)
+    assert sum(s is TrialState.PRUNED for s in states) == 8 + 2
+    # A promoted trial continued from its checkpoint: every epoch trained exactly once.
+    for t in study.trials:
+        assert _epochs_trained(tmp_path, t.number) == list(range(1, t.epochs_trained + 1))
+        assert len(t.curve) == t.epochs_trained
+    # Checkpoints are gone once trials finish.
+    assert not any((tmp_path / "s.db.checkpoints").rglob("*.pt"))
+    assert not any((tmp_path / "s.db.checkpoints").rglob("trial-*"))
+    # Pruned trials have no score; the best trial is a complete one.
+    assert all(t.score is None for t in study.trials if t.state is TrialState.PRUNED)
+    best = study.best_trial
+    assert best is not None and best.state is TrialState.COMPLETE
+    study.close()
+
+
+def test_successive_halving_repeats_the_most_aggressive_bracket(tmp_path: Path) -> None:
+    study = _study(tmp_path, SuccessiveHalvingDriver(min_epochs=1, eta=3), db=None)
+    study.optimize(trials=18)
+    for bracket in (study.trials[:9], study.trials[9:18]):
+        assert sorted(t.epochs_trained for t in bracket) == [1] * 6 + [3] * 2 + [9]
+    study.close()
+
+
+def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | None) -> list:
+    """A Hyperband study of 15 trials; with ``stop_after``, the first run is interrupted
+    after that many jobs' results (KeyboardInterrupt from a callback-like estimator hook),
+    then a fresh study resumes it."""
+    folder = tmp_path / name
+    folder.mkdir()
+    executor = ProcessExecutor(workers=workers) if workers > 1 else None
+
+    def make() -> archsearch.Study:
+        return _study(folder, HyperbandDriver(min_epochs=1, eta=3), log=False)
+
+    study = make()
+    if stop_after is not None:
+        seen = 0
+        original = study.report
+
+        def report(trial, outcome):  # type: ignore[no-untyped-def]
+            nonlocal seen
+            seen += 1
+            if seen > stop_after:
+                raise KeyboardInterrupt  # as if the process died right here
+            return original(trial, outcome)
+
+        study.report = report  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(trials=15, executor=executor)
+        study.close()
+        study = make()
+        executor = ProcessExecutor(workers=workers) if workers > 1 else None
+    study.optimize(trials=15, executor=executor)
+    summary = _summary(study)
+    study.close()
+    return summary
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_hyperband_study_resumes_exactly(tmp_path: Path, workers: int) -> None:
+    straight = _hyperband_run(tmp_path, "straight", workers, None)
+    for stop_after in (4, 11):
+        resumed = _hyperband_run(tmp_path, f"stopped{stop_after}", workers, stop_after)
+        assert resumed == straight
+    if workers == 2:  # the order jobs finish in does not change the record
+        assert straight == _hyperband_run(tmp_path, "serial", 1, None)
+
+
+# -- pruners in the ask/tell loop ------------------------------------------------------
+def test_asha_prunes_at_its_rungs_and_continues_from_checkpoints(tmp_path: Path) -> None:
+    pruner = SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    study = _study(tmp_path, pruner, epochs=9)
+    study.optimize(trials=30)
+    assert pruner.steps(9) == [1, 3]
+    trials = study.trials
+    assert {t.epochs_trained for t in trials} <= {1, 3, 9}
+    assert any(t.state is TrialState.PRUNED for t in trials)
+    for t in trials:
+        assert (t.state is TrialState.COMPLETE) == (t.epochs_trained == 9)
+        assert _epochs_trained(tmp_path, t.number) == list(range(1, t.epochs_trained + 1))
+    # Every decision follows the rule, replayed on the record as it was at the time
+    # (one trial at a time: the trials before it).
+    for t in trials:
+        for step in pruner.steps(9):
+            if t.epochs_trained < step:
+                break
+            cut = type(t)(**{**t.__dict__, "curve": t.curve[:step],
+                             "state": TrialState.RUNNING})
+            assert pruner.prune(cut, trials[:t.number], "val_accuracy", True) == (
+                t.epochs_trained == step), (t.number, step)
+    study.close()
+
+
+def test_the_median_pruner_stops_trials_below_the_median(tmp_path: Path) -> None:
+    pruner = MedianPruner(n_startup_trials=3)
+    study = _study(tmp_path, pruner, db=None, epochs=6)
+    study.optimize(trials=20)
+    trials = study.trials
+    assert all(t.state is TrialState.COMPLETE for t in trials[:3])  # the startup trials
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    assert pruned and all(1 <= t.epochs_trained < 6 for t in pruned)
+    for t in pruned:
+        step = t.epochs_trained
+        done = [o for o in trials[:t.number] if o.state is TrialState.COMPLETE]
+        values = sorted(o.curve[step - 1]["val_accuracy"] for o in done)
+        median = (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2
+        assert max(p["val_accuracy"] for p in t.curve) < median
+    study.close()
+
+
+def test_a_failed_job_is_a_failed_trial_and_keeps_its_curve(tmp_path: Path) -> None:
+    estimator = CurveEstimator(epochs=4)
+    study = archsearch.create_study(
+        Grid(), strategy="random", estimator=estimator,
+        scheduler=SuccessiveHalvingPruner(min_resource=1, reduction_factor=2))
+    first = study.ask()  # the first trial always passes ASHA's first rung, then fails
+    assert first is not None
+    estimator.fail_keys = (first.genotype.to_json(),)
+    study.pause(first)
+    study.optimize(trials=10)
+    failed = [t for t in study.trials if t.state is TrialState.FAILED]
+    assert [t.number for t in failed] == [0]
+    assert "diverged at epoch 2" in (failed[0].error or "")
+    assert failed[0].epochs_trained == 1  # the curve up to the job that failed
+    study.close()
+
+
+def test_an_interrupted_asha_study_resumes_exactly(tmp_path: Path) -> None:
+    def run(name: str, stop_after: int | None) -> list:
+        folder = tmp_path / name
+        folder.mkdir()
+
+        def make() -> archsearch.Study:
+            return _study(folder, SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+                          log=False)
+
+        study = make()
+        if stop_after is not None:
+            seen, original = 0, study.report
+
+            def report(trial, outcome):  # type: ignore[no-untyped-def]
+                nonlocal seen
+                seen += 1
+                if seen > stop_after:
+                    raise KeyboardInterrupt
+                return original(trial, outcome)
+
+            study.report = report  # type: ignore[method-assign]
+            with pytest.raises(KeyboardInterrupt):
+                study.optimize(trials=20)
+            study.close()
+            study = make()
+        study.optimize(trials=20)
+        out = _summary(study)
+        study.close()
+        return out
+
+    straight = run("straight", None)
+    assert run("stopped", 7) == straight
+
+
+def test_a_time_budget_leaves_trials_between_jobs_for_the_next_run(tmp_path: Path) -> None:
+    study = _study(tmp_path, SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+                   seconds=0.02, log=False)
+    study.optimize(timeout=0.3)
+    running = [t for t in study.trials if t.state is TrialState.RUNNING]
+    assert all(t.curve for t in running)  # paused with their curve, not lost
+    before = len(study.trials)
+    study.optimize(trials=before + 1)
+    assert all(t.state is not TrialState.RUNNING for t in study.trials[:before])
+    study.close()
+
+
+# -- the record and the command line -----------------------------------------------------
+def test_the_curve_and_the_pruned_state_are_in_the_record_and_shown(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = _study(tmp_path, HyperbandDriver(min_epochs=1, eta=3))
+    study.optimize(trials=9)
+    study.close()
+    from archsearch.cli import main
+
+    assert main(["show", str(tmp_path / "s.db"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    states = [t["state"] for t in shown["trials"]]
+    assert states.count("pruned") == 8 and states.count("complete") == 1
+    complete = next(t for t in shown["trials"] if t["state"] == "complete")
+    assert [p["epoch"] for p in complete["curve"]] == list(range(1, 10))
+    assert main(["show", str(tmp_path / "s.db")]) == 0
+    text = capsys.readouterr().out
+    assert "pruned" in text and "epochs" in text
+    with sqlite3.connect(tmp_path / "s.db") as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_a_repeat_of_a_pruned_architecture_is_answered_as_pruned(tmp_path: Path) -> None:
+    study = _study(tmp_path, SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+                   db=None, log=False)
+    study.optimize(trials=12)
+    pruned = next(t for t in study.trials if t.state is TrialState.PRUNED)
+    trial = study.ask()
+    assert trial is not None
+    repeat = study.answer_from_record(replace(trial, genotype=pruned.genotype, key=pruned.key))
+    assert repeat is not None and repeat.cached and repeat.state is TrialState.PRUNED
+    assert repeat.curve == pruned.curve and repeat.metrics == pruned.metrics
+    study.close()
+
+
+# -- configuration errors ----------------------------------------------------------------
+def test_a_scheduler_needs_an_estimator_that_trains_in_epochs(tmp_path: Path) -> None:
+    study = archsearch.create_study(Grid(), scheduler="asha")
+    with pytest.raises(ConfigError, match="does not train in epochs"):
+        study.optimize(lambda g: 1.0, trials=3)
+
+
+def test_a_scheduler_on_a_multi_objective_study_is_refused(tmp_path: Path) -> None:
+    study = archsearch.create_study(Grid(), strategy="random", estimator=CurveEstimator(),
+                                    objectives=["val_accuracy:max", "epochs:min"],
+                                    scheduler="hyperband")
+    with pytest.raises(ConfigError, match="multi-objective"):
+        study.optimize(trials=3)
+
+
+def test_schedulers_are_named_in_the_registry(tmp_path: Path) -> None:
+    from archsearch import registry
+
+    assert isinstance(registry.resolve("scheduler", "asha")(), SuccessiveHalvingPruner)
+    assert isinstance(registry.resolve("scheduler", "median")(), MedianPruner)
+    assert registry.resolve("scheduler", "hyperband") is HyperbandDriver
+    assert registry.resolve("scheduler", "successive-halving") is SuccessiveHalvingDriver
+    study = archsearch.create_study(Grid(), estimator=CurveEstimator(), scheduler="hyperband",
+                                    scheduler_params={"min_epochs": 3})
+    assert isinstance(study.scheduler, HyperbandDriver) and study.scheduler.min_epochs == 3
