@@ -250,7 +250,8 @@ def _show(args: argparse.Namespace) -> int:
              + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
                 if info.constraints else "") + ")")
     table = Table(title=title)
-    curves = any(t.curve for t in shown)  # learning curves: epochs and a sparkline
+    # Epochs and a sparkline per trial where a scheduler gave trials different epochs.
+    curves = len({t.epochs_trained for t in shown if t.curve}) > 1
     curve_metric = info.objective if any(info.objective in p for t in shown for p in t.curve) \
         else "val_accuracy"
     for column in ("#", "state", *goals, *extra, *(["epochs"] if curves else []),
@@ -279,7 +280,16 @@ def _show(args: argparse.Namespace) -> int:
                       "`archsearch export --trial N` exports any of them")
     else:
         _print_best(best, fmt)
+        if best is not None and best.curve:
+            console.print(f"learning curve of trial {best.number}: "
+                          f"{_curve_text(best, curve_metric)} ({curve_metric} "
+                          f"{_curve_span(best, curve_metric)})")
     return 0
+
+
+def _curve_span(t: FrozenTrial, metric: str) -> str:
+    values = [p[metric] for p in t.curve if metric in p]
+    return f"{_fmt(values[0])} to {_fmt(values[-1])}" if values else ""
 
 
 _FORMATS = {"test_accuracy": "{:.4f}", "params": "{:,.0f}", "train_seconds": "{:.1f}"}
@@ -329,7 +339,7 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 
 def _curve_text(t: FrozenTrial, metric: str) -> str:
-    """Epochs trained and a sparkline of ``metric`` over them (low to high: ▁ to █)."""
+    """Epochs trained and a sparkline of ``metric`` over the last 12 (low to high: ▁ to █)."""
     values = [p[metric] for p in t.curve if metric in p]
     if not values:
         return ""
