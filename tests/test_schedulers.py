@@ -160,6 +160,19 @@ def test_asha_prunes_at_its_rungs_and_continues_from_checkpoints(tmp_path: Path)
     study.close()
 
 
+def test_asha_keeps_two_workers_busy_and_decides_every_trial(tmp_path: Path) -> None:
+    pruner = SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    study = _study(tmp_path, pruner, seconds=0.01)
+    study.optimize(trials=16, executor=ProcessExecutor(workers=2))
+    trials = study.trials
+    assert len(trials) == 16 and all(t.finished for t in trials)
+    assert {t.epochs_trained for t in trials} <= {1, 3, 9}
+    for t in trials:  # continued from checkpoints written by the workers
+        assert _epochs_trained(tmp_path, t.number) == list(range(1, t.epochs_trained + 1))
+        assert (t.state is TrialState.COMPLETE) == (t.epochs_trained == 9)
+    study.close()
+
+
 def test_the_median_pruner_stops_trials_below_the_median(tmp_path: Path) -> None:
     pruner = MedianPruner(n_startup_trials=3)
     study = _study(tmp_path, pruner, db=None, epochs=6)
@@ -299,3 +312,46 @@ def test_schedulers_are_named_in_the_registry(tmp_path: Path) -> None:
     study = archsearch.create_study(Grid(), estimator=CurveEstimator(), scheduler="hyperband",
                                     scheduler_params={"min_epochs": 3})
     assert isinstance(study.scheduler, HyperbandDriver) and study.scheduler.min_epochs == 3
+
+
+# -- real training -----------------------------------------------------------------------
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hyperband_from_a_config_trains_real_networks_and_continues_them(
+        tmp_path: Path, workers: int) -> None:
+    """A YAML config with a scheduler, real training on digits, in worker processes when
+    ``workers`` is 2: promoted trials continue from checkpoints written by the workers."""
+    import yaml
+
+    from archsearch.cli import main
+
+    config = {
+        "study": {"name": "hb", "seed": 1, "trials": 4},
+        "data": "digits",
+        "space": {"name": "chain", "max_depth": 2, "widths": [8, 16]},
+        "strategy": "random",
+        "estimator": {"name": "training", "epochs": 4, "batch_size": 64, "latency_repeats": 1},
+        "scheduler": {"name": "successive-halving", "min_epochs": 1, "eta": 2},
+    }
+    path = tmp_path / "hb.yaml"
+    path.write_text(yaml.safe_dump(config))
+    db = tmp_path / "hb.db"
+    assert main(["run", str(path), "--storage", str(db), "--workers", str(workers)]) == 0
+    study = archsearch.create_study(  # reopen the record to read it
+        "chain", space_params={"max_depth": 2, "widths": [8, 16]}, storage=db, name="hb",
+        seed=1)
+    trials = study.trials
+    study.close()
+    # eta 2 over 1..4 epochs: 4 at 1 epoch, 2 at 2, 1 at 4.
+    assert sorted(t.epochs_trained for t in trials) == [1, 1, 2, 4]
+    assert [t.state.value for t in trials].count("complete") == 1
+    done = next(t for t in trials if t.state is TrialState.COMPLETE)
+    assert [p["epoch"] for p in done.curve] == [1.0, 2.0, 3.0, 4.0]
+    assert "test_accuracy" in done.metrics and 0 <= done.metrics["val_accuracy"] <= 1
+    assert not any((tmp_path / "hb.db.checkpoints").rglob("*.pt"))
+
+
+def test_an_objective_missing_from_the_curve_is_a_config_error(tmp_path: Path) -> None:
+    study = archsearch.create_study(Grid(), estimator=CurveEstimator(), objective="test_accuracy",
+                                    scheduler="asha")
+    with pytest.raises(ConfigError, match="not the objective 'test_accuracy'"):
+        study.optimize(trials=3)

@@ -94,7 +94,8 @@ def create_study(
     space_obj = _build("space", space, space_params)
     if not isinstance(space_obj, SearchSpace):
         raise ConfigError(f"space must be a SearchSpace, got {type(space_obj).__name__}")
-    strategy_obj = _build("strategy", strategy, strategy_params, space=space_obj, seed=seed)
+    strategy_obj = _build("strategy", strategy, strategy_params, space=space_obj, seed=seed,
+                          dataset=dataset)
     if getattr(strategy_obj, "seed", seed) != seed:
         raise ConfigError(f"the strategy was built with seed {strategy_obj.seed} but the study's "
                           f"seed is {seed}: give the seed once, here (a strategy given by name "

@@ -57,7 +57,8 @@ def build_components(config: Config, dataset: Any = None, *,
     if dataset is not None:
         modality = dataset.modality
     space = component("space", resolved_space(config, modality))
-    strategy = component("strategy", config.strategy, space=space, seed=config.study.seed)
+    strategy = component("strategy", config.strategy, space=space, seed=config.study.seed,
+                         dataset=dataset)
     estimator = component("estimator", config.estimator, space=space, dataset=dataset)
     scheduler = None if config.scheduler is None else component("scheduler", config.scheduler)
     return Components(space, strategy, estimator, dataset, scheduler)

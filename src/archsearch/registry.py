@@ -51,6 +51,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "local-search": "archsearch.strategy.local_search:LocalSearch",
         "parego": "archsearch.strategy.scalarized:ParEGO",
         "nsga2": "archsearch.strategy.nsga2:NSGA2",
+        "zero-cost-ranked": "archsearch.strategy.proxy_ranked:ProxyRankedSearch",
         "optuna": "archsearch.strategy.optuna_sampler:OptunaStrategy",
         "darts": "archsearch.oneshot.search:DartsSearch",
         "gdas": "archsearch.oneshot.search:GdasSearch",
@@ -192,8 +193,8 @@ def settings(target: Any) -> list[tuple[str, str, str]]:
 
 
 #: Constructor parameters archsearch supplies itself (from the study): a config may not
-#: set them.  ``space`` and ``seed`` go to strategies, ``space`` and ``dataset`` to
-#: estimators that declare them.
+#: set them.  ``space``, ``seed`` and ``dataset`` go to strategies, ``space`` and
+#: ``dataset`` to estimators, each only where its constructor declares them.
 INJECTED = frozenset({"self", "space", "seed", "dataset"})
 
 

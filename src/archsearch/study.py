@@ -304,6 +304,11 @@ class Study:
         its metrics and curve so far); it stays running.  The strategy hears nothing yet."""
         if outcome.error is not None or outcome.metrics is None:
             raise ValueError("report takes a successful outcome; tell a failed one")
+        if outcome.curve and self.objective not in outcome.curve[-1]:
+            # A scheduler would rank every trial last and prune them all: say so instead.
+            raise ConfigError(
+                f"the learning curve reports {', '.join(sorted(outcome.curve[-1]))}, not the "
+                f"objective {self.objective!r} that the scheduler compares trials on")
         running = replace(trial, metrics={k: float(v) for k, v in outcome.metrics.items()},
                           curve=outcome.curve or trial.curve)
         self._write(running)

@@ -1,7 +1,7 @@
 """Search strategies: what to try next.  Each one is a small ask/tell class.
 
-``Reinforce`` (torch) and ``OptunaStrategy`` (the ``optuna`` extra) are imported on first
-use, so importing this package imports neither.
+``Reinforce`` and ``ProxyRankedSearch`` (torch) and ``OptunaStrategy`` (the ``optuna``
+extra) are imported on first use, so importing this package imports none of them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from archsearch.strategy.regularized_evolution import RegularizedEvolution
 _LAZY = {
     "Reinforce": "archsearch.strategy.reinforce",
     "OptunaStrategy": "archsearch.strategy.optuna_sampler",
+    "ProxyRankedSearch": "archsearch.strategy.proxy_ranked",
 }
 
 __all__ = ["NSGA2", "Evolution", "GridSearch", "LocalSearch", "RandomSearch",
