@@ -90,6 +90,20 @@ def test_successive_halving_repeats_the_most_aggressive_bracket(tmp_path: Path) 
     study.close()
 
 
+def _interrupt_after(study: archsearch.Study, reports: int) -> None:
+    """Make the study stop as if its process died right after ``reports`` recorded jobs."""
+    seen, original = 0, study.report
+
+    def report(trial, outcome):  # type: ignore[no-untyped-def]
+        nonlocal seen
+        seen += 1
+        if seen > reports:
+            raise KeyboardInterrupt
+        return original(trial, outcome)
+
+    study.report = report  # type: ignore[method-assign]
+
+
 def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | None) -> list:
     """A Hyperband study of 15 trials; with ``stop_after``, the first run is interrupted
     after that many jobs' results (KeyboardInterrupt from a callback-like estimator hook),
@@ -103,17 +117,7 @@ def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | No
 
     study = make()
     if stop_after is not None:
-        seen = 0
-        original = study.report
-
-        def report(trial, outcome):  # type: ignore[no-untyped-def]
-            nonlocal seen
-            seen += 1
-            if seen > stop_after:
-                raise KeyboardInterrupt  # as if the process died right here
-            return original(trial, outcome)
-
-        study.report = report  # type: ignore[method-assign]
+        _interrupt_after(study, stop_after)
         with pytest.raises(KeyboardInterrupt):
             study.optimize(trials=15, executor=executor)
         study.close()
@@ -218,16 +222,7 @@ def test_an_interrupted_asha_study_resumes_exactly(tmp_path: Path) -> None:
 
         study = make()
         if stop_after is not None:
-            seen, original = 0, study.report
-
-            def report(trial, outcome):  # type: ignore[no-untyped-def]
-                nonlocal seen
-                seen += 1
-                if seen > stop_after:
-                    raise KeyboardInterrupt
-                return original(trial, outcome)
-
-            study.report = report  # type: ignore[method-assign]
+            _interrupt_after(study, stop_after)
             with pytest.raises(KeyboardInterrupt):
                 study.optimize(trials=20)
             study.close()
@@ -355,3 +350,60 @@ def test_an_objective_missing_from_the_curve_is_a_config_error(tmp_path: Path) -
                                     scheduler="asha")
     with pytest.raises(ConfigError, match="not the objective 'test_accuracy'"):
         study.optimize(trials=3)
+
+
+KILL_SCRIPT = """
+import sys
+import archsearch
+from archsearch.execution.processes import ProcessExecutor
+from curve_estimator import CurveEstimator
+from test_schedulers import Grid
+study = archsearch.create_study(Grid(), strategy="regularized-evolution", seed=5,
+                                estimator=CurveEstimator(epochs=9, seconds=float(sys.argv[3])),
+                                storage=sys.argv[1], scheduler="hyperband")
+workers = int(sys.argv[2])
+study.optimize(trials=20, executor=ProcessExecutor(workers=workers) if workers > 1 else None)
+"""
+
+
+def _record(db: Path) -> list[tuple]:
+    try:
+        with sqlite3.connect(db) as con:
+            return list(con.execute(
+                "SELECT number, state, genotype, metrics, curve FROM trials ORDER BY number"))
+    except sqlite3.OperationalError:
+        return []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_hyperband_study_killed_with_sigkill_resumes_exactly(tmp_path: Path,
+                                                              workers: int) -> None:
+    """kill -9 in the middle of a bracket, run again: the record (metrics and curves
+    included) equals an uninterrupted run's; a strategy that learns from the record
+    (regularized evolution) sees the same trials in the same order."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    straight, killed = tmp_path / "straight.db", tmp_path / "killed.db"
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(straight), str(workers), "0"],
+                   check=True, timeout=120, env=env)
+    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(workers),
+                              "0.02"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(
+            r[4] is not None for r in _record(killed)) < 11:  # inside the first bracket's rungs
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    partial = _record(killed)
+    assert any(r[1] == "running" for r in partial) and len(partial) < 20
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), str(workers), "0"],
+                   check=True, timeout=120, env=env)
+    strip = [(n, s, g, json.loads(m), c) for n, s, g, m, c in _record(straight)]
+    again = [(n, s, g, json.loads(m), c) for n, s, g, m, c in _record(killed)]
+    assert again == strip
