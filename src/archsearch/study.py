@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -122,7 +123,7 @@ class Study:
         self.stop_after_failures = stop_after_failures
         self.scheduler = scheduler
         self._checkpoints: Path | None = None  # made on first use (see checkpoint_path)
-        self._temporary_checkpoints = False
+        self._remove_checkpoints: weakref.finalize[Any, Any] | None = None
         self._lease: StudyLease | None = None
         if isinstance(self.storage, SQLiteStorage):
             self._lease = StudyLease(self.storage.path, name)
@@ -338,7 +339,8 @@ class Study:
             folder = self.storage.checkpoint_dir(self.name)
             if folder is None:
                 folder = Path(tempfile.mkdtemp(prefix="archsearch-checkpoints-"))
-                self._temporary_checkpoints = True
+                # Removed by close(), or when the study is collected or Python exits.
+                self._remove_checkpoints = weakref.finalize(self, shutil.rmtree, folder, True)
             folder.mkdir(parents=True, exist_ok=True)
             self._checkpoints = folder
         return str(self._checkpoints / f"trial-{number:06d}.pt")
@@ -423,9 +425,9 @@ class Study:
         temporary checkpoint folder."""
         if self._lease is not None:
             self._lease.release()
-        if self._temporary_checkpoints and self._checkpoints is not None:
-            shutil.rmtree(self._checkpoints, ignore_errors=True)
-            self._checkpoints = None
+        if self._remove_checkpoints is not None:
+            self._remove_checkpoints()
+            self._remove_checkpoints, self._checkpoints = None, None
 
     def __enter__(self) -> Study:
         return self
