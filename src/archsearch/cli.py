@@ -339,13 +339,16 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 
 def _curve_text(t: FrozenTrial, metric: str) -> str:
-    """Epochs trained and a sparkline of ``metric`` over the last 12 (low to high: ▁ to █)."""
+    """Epochs trained and a sparkline of ``metric`` at up to 8 epochs spread over the
+    curve, first and last included (low to high: ▁ to █)."""
     values = [p[metric] for p in t.curve if metric in p]
     if not values:
         return ""
+    if len(values) > 8:
+        values = [values[round(i * (len(values) - 1) / 7)] for i in range(8)]
     low, high = min(values), max(values)
     span = high - low or 1.0
-    bars = "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values[-12:])
+    bars = "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values)
     return f"{t.epochs_trained} {bars}"
 
 

@@ -16,7 +16,7 @@ from rich.progress import (
 
 from archsearch.loop import Budget
 from archsearch.study import Study
-from archsearch.trial import FrozenTrial
+from archsearch.trial import FrozenTrial, TrialState
 
 
 class StudyProgress:
@@ -52,6 +52,10 @@ class StudyProgress:
                 if name in trial.metrics)
             goals = "  ".join(f"{o.metric} {v:.4g}" for o, v in
                               zip(study.objectives, trial.values or (), strict=False))
+            if trial.state is TrialState.PRUNED:  # no objective values: its last epoch's
+                value = trial.metrics.get(study.objective)
+                goals = f"[dim]pruned at epoch {trial.epochs_trained}[/dim]" + (
+                    "" if value is None else f"  {study.objective} {value:.4g}")
             status = goals + extra + ("" if trial.feasible else "  [yellow]infeasible[/yellow]")
         if trial.cached:
             status += " (repeat, from the record)"
