@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from archsearch.execution.base import Executor, Outcome, SerialExecutor
 from archsearch.fidelity.brackets import (
     Bracket,
+    bracket_for_iteration,
     hyperband_brackets,
     successive_halving_bracket,
     top_k,
@@ -80,7 +81,7 @@ class HyperbandDriver:
         try:
             iteration = 0
             while True:
-                bracket = brackets[iteration % len(brackets)]
+                bracket = bracket_for_iteration(iteration, brackets)
                 members = run.fill(bracket.rungs[0].configs)
                 if members:
                     run.bracket(bracket, members)
