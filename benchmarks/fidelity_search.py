@@ -7,8 +7,9 @@ Every method searches the trainable ``nb201`` space (the NAS-Bench-201 cell in a
 of ``--channels`` C and ``--cells-per-stage`` N) with the training estimator (Adam, lr
 0.003, weight decay 1e-4, batch 128, cosine over ``--epochs``) on a fixed subset of the
 CIFAR-10 training images (``--train-images``, stratified, the same for all, resized to
-``--image-size``) and 1,000 validation images, for ``--seconds`` of wall clock each, one
-thread per search, ``--workers`` searches at once:
+``--image-size``) and ``--val-images`` validation images (1,000), for ``--seconds`` of
+wall clock each, one thread per search, ``--workers`` searches at once, on ``--device``
+(``benchmarks/gpu_fidelity.sh`` runs it on a GPU with larger networks):
 
 * ``random``: random search, every cell trained the full ``--epochs``;
 * ``regularized-evolution``: aging evolution (population 10, tournament 3), full training;
@@ -55,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels", type=int, default=8, help="C (8)")
     parser.add_argument("--cells-per-stage", type=int, default=1, help="N (1)")
     parser.add_argument("--train-images", type=int, default=5000)
+    parser.add_argument("--val-images", type=int, default=1000)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     parser.add_argument("--image-size", type=int, default=16,
                         help="images resized to this side (16; 32 keeps them)")
     parser.add_argument("--pool", type=int, default=200, help="zero-cost-ranked pool")
@@ -130,7 +133,8 @@ def run_search(task: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     estimator = TrainingEstimator(
         dataset, space, epochs=args.epochs, batch_size=128, optimizer="adam", lr=0.003,
         weight_decay=1e-4, val_fraction=args.val_fraction,
-        train_fraction=min(1.0, args.train_images / fit), latency_repeats=1, device="cpu")
+        train_fraction=min(1.0, args.train_images / fit), latency_repeats=1,
+        device=args.device)
     parts = _components(method, args)
     study = archsearch.create_study(
         space, estimator=estimator, storage=out / f"{method}-seed{seed}.db", name=method,
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     load_dataset(args.data, image_size=_size(args.image_size))  # decode into the cache once
     print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
     settings = {**vars(args), "out": str(args.out), "data": str(args.data),
-                "val_fraction": 1000 / 50000}
+                "val_fraction": args.val_images / 50000}
     tasks = [(m, s, settings) for s in range(args.first_seed, args.first_seed + args.seeds)
              for m in methods]
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -68,9 +68,11 @@ def sample_cells(n: int, seed: int) -> list[int]:
     return [int(i) for i in rng.choice(NB201_SIZE, size=n, replace=False)]
 
 
-def score_chunk(estimator: Any, indices: list[int], proxies: list[str],
-                table: Any) -> dict[str, Any]:
-    """Every proxy of every cell in ``indices``, its seconds, and the table accuracy."""
+def proxy_scores(estimator: Any, indices: list[int],
+                 proxies: list[str]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Every proxy of every cell in ``indices`` and its seconds: the network at the
+    initialisation seeded by the cell's index and the minibatch of that seed, each proxy
+    on its own copy, as ``ZeroCostEstimator.evaluate`` of a trial seeded so."""
     import torch
 
     from archsearch.estimation.zero_cost import PROXIES
@@ -78,10 +80,8 @@ def score_chunk(estimator: Any, indices: list[int], proxies: list[str],
     space = estimator.space
     scores: dict[str, list[float]] = {p: [] for p in proxies}
     seconds: dict[str, list[float]] = {p: [] for p in proxies}
-    accuracy = []
     for index in indices:
-        genotype = space.from_index(index)
-        model = estimator.network(genotype, index)
+        model = estimator.network(space.from_index(index), index)
         x, y = estimator.batch(index)
         for name in proxies:
             work = copy.deepcopy(model)
@@ -91,25 +91,43 @@ def score_chunk(estimator: Any, indices: list[int], proxies: list[str],
                 value = PROXIES[name](work, x, y)
                 seconds[name].append(time.perf_counter() - start)
             scores[name].append(value)
-        accuracy.append(float(table.lookup_index(index)["val_accuracy"]))
+    return scores, seconds
+
+
+def score_chunk(estimator: Any, indices: list[int], proxies: list[str],
+                table: Any) -> dict[str, Any]:
+    """Every proxy of every cell in ``indices``, its seconds, and the table accuracy."""
+    scores, seconds = proxy_scores(estimator, indices, proxies)
+    accuracy = [float(table.lookup_index(index)["val_accuracy"]) for index in indices]
     return {"indices": indices, "scores": scores, "seconds": seconds,
             "val_accuracy": accuracy}
 
 
-def summarise(chunks: list[dict[str, Any]], proxies: list[str]) -> dict[str, Any]:
+def correlations(values: Any, truth: Any) -> dict[str, Any]:
+    """Spearman and Kendall of ``values`` against ``truth`` over the cells scored."""
     from scipy.stats import kendalltau, spearmanr
 
-    accuracy = np.concatenate([c["val_accuracy"] for c in chunks])
+    values = np.asarray(values, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    ok = ~np.isnan(values)  # +-inf ranks (naswot's singular K); NaN cannot
+    rho = tau = math.nan
+    if ok.sum() > 2:
+        rho = float(spearmanr(values[ok], truth[ok]).statistic)
+        tau = float(kendalltau(values[ok], truth[ok]).statistic)
+    return {"spearman": rho, "kendall": tau, "scored": int(ok.sum())}
+
+
+def summarise(chunks: list[dict[str, Any]], proxies: list[str],
+              only: list[int] | None = None) -> dict[str, Any]:
+    """Correlations over every chunk's cells, or over the cells in ``only``."""
+    indices = np.concatenate([c["indices"] for c in chunks])
+    keep = np.isin(indices, only) if only is not None else np.ones(indices.size, bool)
+    accuracy = np.concatenate([c["val_accuracy"] for c in chunks])[keep]
     rows: dict[str, Any] = {}
     for name in proxies:
-        values = np.concatenate([c["scores"][name] for c in chunks]).astype(float)
-        secs = np.concatenate([c["seconds"][name] for c in chunks]).astype(float)
-        ok = ~np.isnan(values)  # +-inf ranks (naswot's singular K); NaN cannot
-        rho = tau = math.nan
-        if ok.sum() > 2:
-            rho = float(spearmanr(values[ok], accuracy[ok]).statistic)
-            tau = float(kendalltau(values[ok], accuracy[ok]).statistic)
-        rows[name] = {"spearman": rho, "kendall": tau, "scored": int(ok.sum()),
+        values = np.concatenate([c["scores"][name] for c in chunks]).astype(float)[keep]
+        secs = np.concatenate([c["seconds"][name] for c in chunks]).astype(float)[keep]
+        rows[name] = {**correlations(values, accuracy),
                       "seconds_per_cell": float(secs.mean())}
     return {"cells": int(accuracy.size), "proxies": rows}
 

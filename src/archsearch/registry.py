@@ -46,6 +46,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "random": "archsearch.strategy.random_search:RandomSearch",
         "grid": "archsearch.strategy.grid:GridSearch",
         "regularized-evolution": "archsearch.strategy.regularized_evolution:RegularizedEvolution",
+        "bananas": "archsearch.strategy.bananas:Bananas",
+        "gp-bo": "archsearch.strategy.gp_search:GaussianProcessSearch",
         "evolution": "archsearch.strategy.evolution:Evolution",
         "reinforce": "archsearch.strategy.reinforce:Reinforce",
         "local-search": "archsearch.strategy.local_search:LocalSearch",

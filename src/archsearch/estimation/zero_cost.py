@@ -228,15 +228,26 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         nonlocal kernel
         if id(module) not in visited:
             return
-        codes = (inputs[0].reshape(n, -1) > 0).double()
-        kernel = kernel + codes @ codes.T + (1 - codes) @ (1 - codes).T
+        codes = (inputs[0].reshape(n, -1) > 0).float()
+        # c c^T + (1-c)(1-c)^T = 2 c c^T - s_i - s_j + units, s the codes' row sums: one
+        # matmul instead of two.  Every entry is an integer below 2**24 for layers of
+        # fewer than 2**23 units, so float32 holds it exactly; the sum is in float64.
+        units = codes.shape[1]
+        if units >= 2**23:
+            codes = codes.double()
+        sums = codes.sum(dim=1)
+        agree = 2 * (codes @ codes.T) - sums[:, None] - sums[None, :] + units
+        kernel = kernel + agree.double()
 
     handles = [m.register_forward_hook(mark) for m in activations]
     try:
         inp = x.detach().clone().requires_grad_(True)
         out = model(inp).sum()
+        # To the input and the parameters, as the reference: an activation fed only by
+        # parameters (a conv on an unreached node's zeros, then BatchNorm) is on the
+        # backward path to the parameters but not to the input.
         leaves = [inp, *(p for p in model.parameters() if p.requires_grad)]
-        if out.requires_grad:  # to the input and the parameters, as the reference
+        if out.requires_grad:
             torch.autograd.grad(out, leaves, allow_unused=True)
     finally:
         for handle in handles:

@@ -1,7 +1,8 @@
 """Search strategies: what to try next.  Each one is a small ask/tell class.
 
-``Reinforce`` and ``ProxyRankedSearch`` (torch) and ``OptunaStrategy`` (the ``optuna``
-extra) are imported on first use, so importing this package imports none of them.
+``Reinforce``, ``ProxyRankedSearch`` and ``Bananas`` (torch), ``GaussianProcessSearch``
+(scikit-learn) and ``OptunaStrategy`` (the ``optuna`` extra) are imported on first use,
+so importing this package imports none of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _LAZY = {
     "Reinforce": "archsearch.strategy.reinforce",
     "OptunaStrategy": "archsearch.strategy.optuna_sampler",
     "ProxyRankedSearch": "archsearch.strategy.proxy_ranked",
+    "Bananas": "archsearch.strategy.bananas",
+    "GaussianProcessSearch": "archsearch.strategy.gp_search",
 }
 
 __all__ = ["NSGA2", "Evolution", "GridSearch", "LocalSearch", "RandomSearch",
