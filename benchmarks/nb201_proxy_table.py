@@ -110,7 +110,7 @@ def write_table(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
             old_arrays = {k: data[k] for k in data.files if k != "meta"}
-            old_meta = json.loads(str(data["meta"]))
+            old_meta = json.loads(str(data["meta"].item()))
     arrays = {**old_arrays, **arrays}
     meta = {**old_meta, **meta}
     path.parent.mkdir(parents=True, exist_ok=True)

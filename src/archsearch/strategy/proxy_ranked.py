@@ -84,9 +84,16 @@ class ProxyRankedSearch(Strategy):
     in ParEGO (which rebuilds its inner strategy for every ask, and so would score the
     pool again at every ask).
 
-    A dataset is needed to score, but not to construct: a config is checked by building
-    every component without data, so a missing dataset is a ``ConfigError`` at the first
-    ``ask``.  An unknown proxy, a space that cannot build networks, or a bad
+    Without a dataset, on the NAS-Bench-201 table's own space (``NB201Space()``: C=16,
+    N=5, as ``archsearch bench --space nb201`` searches it), the scores are read from the
+    shipped proxy table (``archsearch.tabular.nb201_proxies``: each cell's proxy at the
+    initialisation seeded by its index, not by its pool position), so a tabular search
+    ranks by proxy without a network or an image; ``proxy_seconds`` is then the lookup's
+    time, and the table's ``nb201_proxy_info`` says what computing it cost.
+
+    Elsewhere a dataset is needed to score, but not to construct: a config is checked by
+    building every component without data, so a missing dataset is a ``ConfigError`` at
+    the first ``ask``.  An unknown proxy, a space that cannot build networks, or a bad
     ``batch_size`` or ``device`` are refused at construction.
 
     >>> from archsearch.space import ChainSpace
@@ -96,6 +103,8 @@ class ProxyRankedSearch(Strategy):
 
     name = "zero-cost-ranked"
     multi_objective: ClassVar[bool] = True
+    #: Without data it refuses to ask (the NB201 table's own space aside).
+    needs_data: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -154,14 +163,17 @@ class ProxyRankedSearch(Strategy):
     # -- the pool ----------------------------------------------------------------------
     def _ready(self) -> list[Genotype]:
         if self._members is None:
-            if self._estimator.dataset is None:
+            table = self._table()
+            if self._estimator.dataset is None and table is None:
                 raise ConfigError(
                     "zero-cost-ranked scores networks on a minibatch of training data and "
                     "was given no dataset: pass data= to create_study (data: in a config), "
                     "or dataset= to ProxyRankedSearch")
             members = self._draw()
             start = time.perf_counter()
-            outcomes = [self._score(g, pool_seed(self.seed, i)) for i, g in enumerate(members)]
+            outcomes: list[float | Exception] = (
+                [self._score(g, pool_seed(self.seed, i)) for i, g in enumerate(members)]
+                if table is None else [float(table[self._index(g)]) for g in members])
             self._proxy_seconds = time.perf_counter() - start
             scores = [s if isinstance(s, float) else math.nan for s in outcomes]
             if members and all(isinstance(s, Exception) for s in outcomes):
@@ -175,6 +187,26 @@ class ProxyRankedSearch(Strategy):
             self._ranking = sorted(range(len(members)), key=lambda i: _rank(scores[i]))
             self._members = members
         return self._members
+
+    def _table(self) -> np.ndarray | None:
+        """The shipped scores of every NB201 cell, when they can stand in for computing:
+        no dataset, the table's own network (``NB201Space()``, C=16, N=5), and the proxy in
+        the table (``archsearch.tabular.nb201_proxies``)."""
+        from archsearch.space.nb201 import NB201Space
+
+        space = self.space
+        if (self._estimator.dataset is not None or not isinstance(space, NB201Space)
+                or (space.channels, space.cells_per_stage) != (16, 5)):
+            return None
+        from archsearch.tabular.nb201_proxies import load_nb201_proxy, nb201_proxy_names
+
+        return load_nb201_proxy(self.proxy) if self.proxy in nb201_proxy_names() else None
+
+    def _index(self, genotype: Genotype) -> int:
+        from archsearch.space.nb201 import NB201Space
+
+        assert isinstance(self.space, NB201Space)
+        return self.space.index(genotype)
 
     def _draw(self) -> list[Genotype]:
         """``pool`` distinct architectures (fewer in a smaller space), from the seed alone."""
