@@ -7,7 +7,6 @@ later issues' spaces (tabular, cell) and strategies (evolution, RL) register her
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from collections.abc import Callable, Mapping
 
 from archsearch.estimation.base import Estimator, TrialContext
@@ -53,10 +52,12 @@ STRATEGY_VARIANTS = ("local-search[guided=true]",)
 
 def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
     """Every ask/tell strategy in the registry (one-shot searches, which drive a supernet,
-    have their own tests), built with its defaults, and the variants.  A strategy whose
-    constructor takes a ``dataset`` (zero-cost-ranked scores untrained networks on it) is
-    left out: this suite has no data, and a strategy without its data only refuses to ask;
-    tests/test_proxy_ranked.py holds it to the same contract on real data."""
+    have their own tests), built with its defaults, and the variants.  A strategy that
+    cannot ask without data (``needs_data``: zero-cost-ranked scores untrained networks on
+    it) is left out: this suite has no data, and such a strategy without its data only
+    refuses to ask; tests/test_proxy_ranked.py holds it to the same contract on real data.
+    A strategy that merely accepts a ``dataset`` for an option (bananas and gp-bo, for
+    their zero-cost warm start) is in, with its defaults."""
     from archsearch import registry
     from archsearch.bench import parse_strategy
 
@@ -68,7 +69,7 @@ def strategy_factories() -> dict[str, Callable[[SearchSpace, int], Strategy]]:
             continue
         if cls.driver is not Strategy.driver:  # not driven by ask/tell alone
             continue
-        if "dataset" in inspect.signature(cls).parameters:  # needs data; see above
+        if cls.needs_data:  # cannot ask without data; see above
             continue
         out[name] = lambda space, seed, cls=cls: cls(space, seed=seed)
     # Variants whose state differs from the default's are held to the same contract.

@@ -1,9 +1,11 @@
 """The predictor-guided strategies, bananas and gp-bo: the NB201 path encoding, exact
-resume, pending trials, settings, and that the surrogate ranks NB201 cells well.  The
+resume, pending trials, settings, that the surrogate ranks NB201 cells well, and the
+zero-cost warm start of the initial design.  The
 shared contract (valid proposals, reproducibility) is in test_conformance."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from dataclasses import replace
 
@@ -12,13 +14,23 @@ import pytest
 import torch
 
 import archsearch
+from archsearch import registry
+from archsearch.data.dataset import Dataset
 from archsearch.errors import ConfigError
-from archsearch.space import ChainSpace, Genotype, NB201Space
+from archsearch.space import (
+    ChainSpace,
+    DecisionSpace,
+    Genotype,
+    NB201Space,
+    SearchSpace,
+    categorical,
+)
 from archsearch.space.nb201 import NB201_EDGE_NAMES
 from archsearch.storage import InMemoryStorage
 from archsearch.strategy.bananas import Bananas
 from archsearch.strategy.encodings import nb201_path_encoding, nb201_path_indices
 from archsearch.strategy.gp_search import GaussianProcessSearch
+from archsearch.strategy.proxy_ranked import ProxyRankedSearch
 from archsearch.study import Budget, Study
 from archsearch.trial import FrozenTrial, TrialState
 
@@ -250,3 +262,123 @@ def test_failed_trials_are_not_training_data() -> None:
     genotype = strategy.ask(trials, np.random.default_rng(0))
     assert genotype is not None and space.key(genotype) not in {t.key for t in trials}
     assert strategy.fit_seconds == 0
+
+
+# -- the zero-cost warm start --------------------------------------------------------------
+def _warm_settings(name: str, **settings: object) -> dict[str, object]:
+    return {"epochs": 30, **settings} if name == "bananas" else dict(settings)
+
+
+@needs_anb
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_warm_start_on_the_table_begins_with_the_pools_synflow_best_and_resumes(
+    name: str,
+) -> None:
+    """No data, on the table's own space: the pool's synflow values come from the shipped
+    table, and the initial design is the pool's top ten by them.  Stopped at 15 trials,
+    past the initial design, and resumed by a fresh strategy: the same 25 cells."""
+    from archsearch.tabular.nb201_proxies import load_nb201_proxy
+
+    settings = _warm_settings(name, warm_start="synflow")
+    straight = _study(name, seed=4, trials=25, settings=settings)
+    strategy = straight.strategy
+    assert isinstance(strategy, (Bananas, GaussianProcessSearch))
+    assert strategy.proxy_seconds > 0 and strategy.fit_seconds > 0
+    # The pool, computed here: the first 1,000 distinct samples of default_rng(seed).
+    space, rng, pool = NB201Space(), np.random.default_rng(4), {}
+    while len(pool) < 1000:
+        genotype = space.sample(rng)
+        pool.setdefault(space.key(genotype), genotype)
+    synflow = load_nb201_proxy("synflow")
+    best = sorted(pool, key=lambda key: -synflow[space.index(pool[key])])[:10]  # stable
+    keys = [t.key for t in straight.trials]
+    assert keys[:10] == best and len(set(keys)) == 25
+
+    storage = InMemoryStorage()
+    _study(name, seed=4, trials=15, storage=storage, settings=settings)
+    resumed = _study(name, seed=4, trials=25, storage=storage, settings=settings)
+    assert [t.key for t in resumed.trials] == keys
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.images[:, None] / 16).astype(np.float32)  # (N, 1, 8, 8)
+    y = data.target.astype(np.int64)
+    return Dataset("digits", x[:300], y[:300], x[300:400], y[300:400],
+                   tuple(str(c) for c in range(10)))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_warm_start_scores_a_trainable_pool_on_the_studys_data(
+    name: str, digits: Dataset
+) -> None:
+    """A space of real networks and the study's data (injected by name): the pool is
+    scored on a minibatch, the initial design is its best five, the search goes on."""
+    from conformance import EncodingObjective
+
+    space = ChainSpace("image", max_depth=2, widths=(8,))
+    settings = _warm_settings(name, warm_start="snip", warm_pool=12, initial_samples=5,
+                              queries_per_iteration=2)
+    study = archsearch.create_study(space, name, EncodingObjective(space), seed=3,
+                                    data=digits, strategy_params=settings)
+    study.optimize(trials=8)
+    strategy = study.strategy
+    assert isinstance(strategy, (Bananas, GaussianProcessSearch))
+    assert strategy.proxy_seconds > 0 and strategy.fit_seconds > 0
+    # The same pool and scores, from a zero-cost-ranked search of the same seed.
+    pool = ProxyRankedSearch(space, 3, digits, proxy="snip", pool=12).scored_pool()
+    assert len({space.key(g) for g, _ in pool}) == 12
+    assert all(np.isfinite(s) for _, s in pool) and len({s for _, s in pool}) > 1
+    ranked = sorted(pool, key=lambda gs: -gs[1])[:5]
+    keys = [t.key for t in study.trials]
+    assert keys[:5] == [space.key(g) for g, _ in ranked] and len(set(keys)) == 8
+    params = strategy.get_params()
+    assert params["warm_start"] == "snip" and params["warm_pool"] == 12
+    assert "dataset" not in params
+    # Copies (ParEGO copies its inner strategy at every ask) share the scored pool.
+    assert copy.deepcopy(strategy).proxy_seconds == strategy.proxy_seconds
+
+
+class Plain(DecisionSpace):
+    """A space without networks."""
+
+    name = "plain"
+
+    def __init__(self) -> None:
+        super().__init__([categorical("a", (1, 2, 3))])
+
+
+@pytest.mark.parametrize(("space", "settings", "message"), [
+    (NB201Space(), {"warm_start": "nope"}, "unknown warm_start proxy 'nope'; choose from"),
+    (NB201Space(), {"warm_start": "synflow", "warm_pool": 0}, "warm_pool must be an integer"),
+    (NB201Space(), {"warm_start": "synflow", "warm_pool": 2.5}, "warm_pool"),
+    (NB201Space(), {"warm_pool": True}, "warm_pool"),
+    (Plain(), {"warm_start": "synflow"}, "cannot build them"),
+])
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_bad_warm_start_settings_are_refused_at_construction(
+    name: str, space: SearchSpace, settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        STRATEGIES[name](space, seed=0, **settings)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=message):
+        archsearch.create_study(space, name, lambda g: 0.0, strategy_params=settings)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_warm_start_without_data_builds_and_refuses_at_the_first_ask(name: str) -> None:
+    # As a config is checked: built without data.  A trainable space needs data to score;
+    # so does an NB201 space other than the table's own.
+    for space in (ChainSpace("image", max_depth=2, widths=(8,)),
+                  NB201Space(channels=8, cells_per_stage=1)):
+        target = registry.resolve("strategy", name)
+        strategy = registry.construct("strategy", target, {"warm_start": "synflow"},
+                                      space=space, seed=0, dataset=None)
+        with pytest.raises(ConfigError, match=f"{name} with warm_start='synflow'.*no dataset"
+                           ) as error:
+            strategy.ask([], np.random.default_rng(0))
+        assert "\n" not in str(error.value)
+        assert strategy.proxy_seconds == 0

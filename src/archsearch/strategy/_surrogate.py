@@ -3,7 +3,8 @@ the iterations and their batches, candidate generation, and the encoding.
 
 The loop, as BANANAS runs it (White et al., AAAI 2021; REFERENCES.md section 9.1)::
 
-    evaluate `initial_samples` random architectures
+    evaluate `initial_samples` random architectures (or, with `warm_start`, the best of a
+        pool scored by a zero-cost proxy)
     repeat (one iteration per `queries_per_iteration` finished trials):
         fit a surrogate to the finished trials
         candidates = unseen mutations of the best architecture (then of the next best,
@@ -20,7 +21,18 @@ set that never changes once reached; in a serial study, trial-number order), wit
 random numbers drawn from generators seeded by ``(seed, j)``, never from the per-ask
 ``rng``.  The batch is cached for the iteration, so the surrogate is fitted once per
 iteration; a new process recomputes the same batch from the record.  ``tell`` keeps no
-state: ``ask`` reads everything from ``trials``.
+state: ``ask`` reads everything from ``trials``.  The warm start's pool and its scores
+depend on the seed alone (``ProxyRankedSearch``), so a warm-started initial design resumes
+exactly too.
+
+Warm start (``warm_start``, a proxy name): the initial design is the pool of a
+``ProxyRankedSearch`` (``warm_pool`` architectures drawn from the seed, scored by the
+proxy on a minibatch of the dataset, or read from the shipped NAS-Bench-201 table)
+proposed best-scored first, in place of random architectures (a proxy used to warm up a
+search, as in Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021).
+The proxy only picks the initial design: it is not a feature of the surrogate, since
+every mutation candidate of every iteration would then need its own proxy computation,
+free on the table but a network built and run per candidate on a trainable space.
 """
 
 from __future__ import annotations
@@ -28,18 +40,22 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from archsearch.errors import ConfigError
-from archsearch.space.base import SearchSpace
+from archsearch.space.base import SearchSpace, TrainableSpace
 from archsearch.space.genotype import Genotype
 from archsearch.space.nb201 import NB201Space
 from archsearch.strategy._history import random_unseen, stable_seed
 from archsearch.strategy.base import Strategy, seen_keys
 from archsearch.strategy.encodings import nb201_path_encoding
 from archsearch.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from archsearch.data.dataset import Dataset
+    from archsearch.strategy.proxy_ranked import ProxyRankedSearch
 
 #: ``encoding`` settings: ``auto`` is ``path`` on NAS-Bench-201, ``space`` elsewhere.
 ENCODINGS = ("auto", "path", "space")
@@ -60,6 +76,35 @@ def check_int(owner: str, **values: int) -> None:
             raise ConfigError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
 
 
+class _WarmStart:
+    """The warm start's ``ProxyRankedSearch``, built at its first use and kept.
+
+    Copies share it (``copy.deepcopy`` returns it as is): it is a function of the space,
+    the seed and the settings alone, so sharing changes no proposal, and ParEGO, which
+    copies its inner strategy afresh for every ask, then scores the pool once per process
+    (and copies no dataset)."""
+
+    def __init__(self, space: SearchSpace, seed: int, dataset: Dataset | None, proxy: str,
+                 pool: int) -> None:
+        self.space = space
+        self.seed = seed
+        self.dataset = dataset
+        self.proxy = proxy
+        self.pool = pool
+        self.search: ProxyRankedSearch | None = None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _WarmStart:
+        return self
+
+    def ranked(self) -> ProxyRankedSearch:
+        if self.search is None:
+            from archsearch.strategy.proxy_ranked import ProxyRankedSearch
+
+            self.search = ProxyRankedSearch(self.space, self.seed, self.dataset,
+                                            proxy=self.proxy, pool=self.pool)
+        return self.search
+
+
 class SurrogateSearch(Strategy):
     """The shared loop of a predictor-guided search (see the module docstring).
 
@@ -72,6 +117,22 @@ class SurrogateSearch(Strategy):
     (infeasible) are no training data, but count as finished for the iteration
     bookkeeping and are never candidates.  ``ask`` returns None only when the space is
     exhausted.  ``fit_seconds`` is the time spent fitting the surrogate in this process.
+
+    ``warm_start`` (a proxy of ``archsearch.estimation.zero_cost.PROXIES``; None: off)
+    replaces the random initial design: while fewer than ``initial_samples`` trials have
+    finished, each ask proposes the best-scored member, not yet evaluated or pending, of
+    the pool of ``ProxyRankedSearch(space, seed, dataset, proxy=warm_start,
+    pool=warm_pool)`` (a random unseen architecture once the pool is used up), so a serial
+    study evaluates the pool's top ``initial_samples`` first.  The proxy is scored on a
+    minibatch of ``dataset`` (the study's data, injected), or, without data on the
+    NAS-Bench-201 table's own space, read from the shipped table.  Everything after the
+    initial design is unchanged: the proxy is not a surrogate feature (a mutation
+    candidate would need its own proxy computation, free on the table but a network
+    built and run per candidate on a trainable space).  ``proxy_seconds`` is the time the
+    warm start's scoring took in this process.  An unknown proxy, a ``warm_pool`` that is
+    not an integer >= 1, or a space that cannot build networks is refused at
+    construction; a trainable space without data at the first ask (a config is checked by
+    building it without data).
     """
 
     def __init__(
@@ -84,6 +145,9 @@ class SurrogateSearch(Strategy):
         num_candidates: int = 100,
         patience_factor: int = 5,
         encoding: str = "auto",
+        dataset: Dataset | None = None,
+        warm_start: str | None = None,
+        warm_pool: int = 1000,
     ) -> None:
         super().__init__(space, seed)
         check_int(self.name, initial_samples=initial_samples,
@@ -95,11 +159,25 @@ class SurrogateSearch(Strategy):
         if encoding == "path" and not isinstance(space, NB201Space):
             raise ConfigError(f"{self.name}: the path encoding is NAS-Bench-201's; the "
                               f"{space.name} space takes encoding='space' or 'auto'")
+        check_int(self.name, warm_pool=warm_pool)
+        if warm_start is not None:
+            from archsearch.estimation.zero_cost import PROXIES
+
+            if warm_start not in PROXIES:
+                raise ConfigError(f"{self.name}: unknown warm_start proxy {warm_start!r}; "
+                                  f"choose from {', '.join(PROXIES)}")
+            if not isinstance(space, TrainableSpace):
+                raise ConfigError(f"{self.name}: warm_start scores networks, and the "
+                                  f"{space.name} space cannot build them (no build_network)")
         self.initial_samples = initial_samples
         self.queries_per_iteration = queries_per_iteration
         self.num_candidates = num_candidates
         self.patience_factor = patience_factor
         self.encoding = encoding
+        self.warm_start = warm_start
+        self.warm_pool = warm_pool
+        self._warm = (None if warm_start is None
+                      else _WarmStart(space, seed, dataset, warm_start, warm_pool))
         # The current iteration's candidates, best first, with the key of what made them.
         self._batch_key: tuple[object, ...] | None = None
         self._batch: list[tuple[Genotype, str]] = []
@@ -109,6 +187,14 @@ class SurrogateSearch(Strategy):
     def fit_seconds(self) -> float:
         """Seconds spent fitting the surrogate in this process (0 before the first fit)."""
         return self._fit_seconds
+
+    @property
+    def proxy_seconds(self) -> float:
+        """Seconds the warm start's proxy scoring took in this process (0 without a warm
+        start, and before its first ask)."""
+        if self._warm is None or self._warm.search is None:
+            return 0.0
+        return self._warm.search.proxy_seconds
 
     # -- proposals ---------------------------------------------------------------------
     def ask(self, trials: Sequence[FrozenTrial], rng: np.random.Generator) -> Genotype | None:
@@ -121,7 +207,18 @@ class SurrogateSearch(Strategy):
             for genotype, key in self._candidates_of(iteration, used):
                 if key not in seen:
                     return genotype
+        elif self._warm is not None:  # the initial design: the proxy's best unseen
+            return self._warm_proposal(trials, rng)
         return random_unseen(self.space, seen, rng)
+
+    def _warm_proposal(self, trials: Sequence[FrozenTrial],
+                       rng: np.random.Generator) -> Genotype | None:
+        assert self._warm is not None
+        try:
+            return self._warm.ranked().ask(trials, rng)
+        except ConfigError as error:  # no data, or a proxy no network could be scored by
+            raise ConfigError(f"{self.name} with warm_start={self.warm_start!r}: "
+                              f"{error}") from None
 
     def _candidates_of(self, iteration: int,
                        used: list[FrozenTrial]) -> list[tuple[Genotype, str]]:

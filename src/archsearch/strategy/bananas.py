@@ -31,6 +31,11 @@ Departures, named:
   separate trainings, in fewer, larger operations);
 * on spaces other than NAS-Bench-201 the encoding is the space's own ``encode`` (one-hot
   per decision), as the path encoding is defined for NAS-Bench-201 cells only;
+* ``warm_start`` (off by default, not in the reference) replaces the random initial
+  design by the best of a pool scored by a zero-cost proxy (a proxy used to warm up a
+  search, after Abdelfattah et al., ICLR 2021); the proxy is not a feature of the
+  predictors (see
+  ``archsearch.strategy._surrogate``);
 * several trials in flight, the training set and the iteration bookkeeping: see
   ``archsearch.strategy._surrogate`` (pending trials are excluded from the candidates,
   with no constant liar; a used-up batch falls back to the iteration's next-best
@@ -46,6 +51,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from archsearch.data.dataset import Dataset
 from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.strategy._surrogate import SurrogateSearch, check_int
@@ -160,8 +166,12 @@ class Bananas(SurrogateSearch):
     of ``batch_size``) is trained on the finished trials and rates ``num_candidates``
     mutations by independent Thompson sampling; the best-rated unseen one is proposed at
     each ask.  ``encoding`` is ``"auto"`` (the truncated path encoding on NAS-Bench-201,
-    the space's ``encode`` elsewhere), ``"path"`` or ``"space"``.  See
-    ``archsearch.strategy._surrogate`` for the iterations, resume, and pending trials.
+    the space's ``encode`` elsewhere), ``"path"`` or ``"space"``.  ``warm_start`` (a
+    zero-cost proxy name, e.g. ``"synflow"``; None by default) makes the initial design the
+    best-scored of a pool of ``warm_pool`` architectures (scored on the study's
+    ``dataset``, or read from the shipped table on NAS-Bench-201) in place of random ones;
+    ``proxy_seconds`` is its scoring time.  See ``archsearch.strategy._surrogate`` for the
+    iterations, the warm start, resume, and pending trials.
 
     >>> from archsearch.space import NB201Space
     >>> Bananas(NB201Space(), seed=0).ensemble_size
@@ -180,6 +190,9 @@ class Bananas(SurrogateSearch):
         num_candidates: int = 100,
         patience_factor: int = 5,
         encoding: str = "auto",
+        dataset: Dataset | None = None,
+        warm_start: str | None = None,
+        warm_pool: int = 1000,
         ensemble_size: int = 5,
         hidden_layers: int = 10,
         layer_width: int = 20,
@@ -191,7 +204,8 @@ class Bananas(SurrogateSearch):
         super().__init__(space, seed, initial_samples=initial_samples,
                          queries_per_iteration=queries_per_iteration,
                          num_candidates=num_candidates, patience_factor=patience_factor,
-                         encoding=encoding)
+                         encoding=encoding, dataset=dataset, warm_start=warm_start,
+                         warm_pool=warm_pool)
         check_int(self.name, ensemble_size=ensemble_size, hidden_layers=hidden_layers,
                   layer_width=layer_width, epochs=epochs, batch_size=batch_size)
         if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)

@@ -31,6 +31,10 @@ class Strategy(ABC):
     #: (``archsearch.strategy.scalarized``), which hands it one scalar ``score`` per trial.
     #: A strategy whose settings decide it may override this with a property.
     multi_objective: ClassVar[bool] = False
+    #: Whether the strategy cannot ask without the study's data (it scores networks on
+    #: the ``dataset`` its constructor is given, and refuses to ask without one).  A
+    #: strategy that merely accepts a ``dataset``, for an option, leaves this False.
+    needs_data: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -28,6 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, Matern, WhiteKernel
 
+from archsearch.data.dataset import Dataset
 from archsearch.errors import ConfigError
 from archsearch.space.base import SearchSpace
 from archsearch.strategy._surrogate import SurrogateSearch
@@ -47,7 +48,8 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
 class GaussianProcessSearch(SurrogateSearch):
     """GP-BO (module docstring): the BANANAS loop with a Gaussian process and expected
     improvement.  ``kernel`` is ``"matern"`` (5/2) or ``"rbf"``; ``n_restarts`` the
-    optimiser restarts of the kernel fit.  The other settings are ``bananas``'s.
+    optimiser restarts of the kernel fit.  The other settings are ``bananas``'s, the
+    zero-cost warm start of the initial design (``warm_start``, ``warm_pool``) included.
 
     >>> from archsearch.space import NB201Space
     >>> GaussianProcessSearch(NB201Space(), seed=0).kernel
@@ -66,13 +68,17 @@ class GaussianProcessSearch(SurrogateSearch):
         num_candidates: int = 100,
         patience_factor: int = 5,
         encoding: str = "auto",
+        dataset: Dataset | None = None,
+        warm_start: str | None = None,
+        warm_pool: int = 1000,
         kernel: str = "matern",
         n_restarts: int = 0,
     ) -> None:
         super().__init__(space, seed, initial_samples=initial_samples,
                          queries_per_iteration=queries_per_iteration,
                          num_candidates=num_candidates, patience_factor=patience_factor,
-                         encoding=encoding)
+                         encoding=encoding, dataset=dataset, warm_start=warm_start,
+                         warm_pool=warm_pool)
         if kernel not in KERNELS:
             raise ConfigError(f"{self.name}: unknown kernel {kernel!r}; choose from "
                               f"{', '.join(KERNELS)}")
