@@ -114,18 +114,23 @@ def direct(work_dir: Path, workers: int, chunk: int) -> np.ndarray:
     return np.concatenate([np.load(work_dir / f"{s:05d}-{chunk}.npy") for s in starts])
 
 
-def write(path: Path, flops: np.ndarray, params: np.ndarray) -> None:
-    """A compressed ``.npz`` with fixed zip timestamps, so the same numbers give the same bytes."""
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A compressed ``.npz`` with fixed zip timestamps, so the same numbers give the same
+    bytes; written whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
-        for name, array in (("flops", flops), ("params", params)):
+        for name, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
     os.replace(tmp, path)
+
+
+def write(path: Path, flops: np.ndarray, params: np.ndarray) -> None:
+    write_npz(path, {"flops": flops, "params": params})
 
 
 def summary(name: str, values: np.ndarray) -> str:

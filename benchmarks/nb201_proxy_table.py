@@ -23,13 +23,10 @@ The table file is written only when every chunk is there (``--status`` says how 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
-import os
 import sys
 import time
-import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nb201_cost_table import write_npz  # noqa: E402
 from proxy_ranking import DEFAULT_DATA, ROOT, proxy_scores  # noqa: E402
 
 OUTPUT = ROOT / "src" / "archsearch" / "tabular" / "data" / "nb201_proxies.npz"
@@ -113,18 +111,8 @@ def write_table(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
             old_meta = json.loads(str(data["meta"].item()))
     arrays = {**old_arrays, **arrays}
     meta = {**old_meta, **meta}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    items = {**dict(sorted(arrays.items())),
-             "meta": np.array(json.dumps(meta, sort_keys=True))}
-    with zipfile.ZipFile(tmp, "w") as archive:
-        for name, array in items.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue(), compresslevel=9)
-    os.replace(tmp, path)
+    write_npz(path, {**dict(sorted(arrays.items())),
+                     "meta": np.array(json.dumps(meta, sort_keys=True))})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,41 @@ def summarise(chunks: list[dict[str, Any]], proxies: list[str],
     return {"cells": int(accuracy.size), "proxies": rows}
 
 
+def run_chunks(out: Path, indices: list[int], size: int, config: dict[str, Any],
+               prepare: Callable[[], Any], compute: Callable[[Any, list[int]], dict[str, Any]],
+               ) -> list[dict[str, Any]]:
+    """Every chunk of ``size`` cells of ``indices``: read from ``out/chunk-NNNN.json`` when
+    saved with the same ``config``, else ``compute(prepare(), part)`` and saved whole (a
+    killed run leaves no half-written chunk).  ``prepare`` runs once, only if needed."""
+    out.mkdir(parents=True, exist_ok=True)
+    work = None
+    chunks = []
+    n_chunks = math.ceil(len(indices) / size)
+    for c in range(n_chunks):
+        part = indices[c * size:(c + 1) * size]
+        path = out / f"chunk-{c:04d}.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved["config"] != config or saved["indices"] != part:
+                raise SystemExit(f"{path} was written with other settings "
+                                 f"({saved['config']}); use another --out")
+            chunks.append(saved)
+            continue
+        if work is None:
+            t0 = time.perf_counter()
+            work = prepare()
+            print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
+        t0 = time.perf_counter()
+        result = {"config": config, **compute(work, part)}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result))
+        tmp.replace(path)
+        chunks.append(result)
+        print(f"chunk {c + 1}/{n_chunks}: {len(part)} cells in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return chunks
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.data.exists():
@@ -156,36 +192,16 @@ def main(argv: list[str] | None = None) -> int:
               "proxies": proxies, "data": args.data.name}
     indices = sample_cells(args.cells, args.seed)
     table = NB201Estimator()
-    args.out.mkdir(parents=True, exist_ok=True)
-    estimator = None
-    chunks = []
-    n_chunks = math.ceil(len(indices) / args.chunk)
-    for c in range(n_chunks):
-        part = indices[c * args.chunk:(c + 1) * args.chunk]
-        path = args.out / f"chunk-{c:04d}.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if saved["config"] != config or saved["indices"] != part:
-                raise SystemExit(f"{path} was written with other settings "
-                                 f"({saved['config']}); use another --out")
-            chunks.append(saved)
-            continue
-        if estimator is None:
-            t0 = time.perf_counter()
-            dataset = load_dataset(args.data)
-            space = NB201Space(channels=args.channels, cells_per_stage=args.cells_per_stage)
-            estimator = ZeroCostEstimator(dataset, space, batch_size=args.batch_size,
-                                          device=args.device)
-            estimator.batch(0)  # the data on the device, once
-            print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        t0 = time.perf_counter()
-        result = {"config": config, **score_chunk(estimator, part, proxies, table)}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result))
-        tmp.replace(path)  # a killed run leaves no half-written chunk
-        chunks.append(result)
-        print(f"chunk {c + 1}/{n_chunks}: {len(part)} cells in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+
+    def prepare() -> Any:
+        space = NB201Space(channels=args.channels, cells_per_stage=args.cells_per_stage)
+        estimator = ZeroCostEstimator(load_dataset(args.data), space,
+                                      batch_size=args.batch_size, device=args.device)
+        estimator.batch(0)  # the data on the device, once
+        return estimator
+
+    chunks = run_chunks(args.out, indices, args.chunk, config, prepare,
+                        lambda est, part: score_chunk(est, part, proxies, table))
     summary = {"config": config, **summarise(chunks, proxies)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{summary['cells']} NB201 cells (C={args.channels}, N={args.cells_per_stage}), "

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_ranking import DEFAULT_DATA, ROOT, correlations, sample_cells  # noqa: E402
+from proxy_ranking import DEFAULT_DATA, ROOT, correlations, run_chunks, sample_cells  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -135,32 +134,8 @@ def main(argv: list[str] | None = None) -> int:
               "image_size": args.image_size, "data": args.data.name}
     indices = sample_cells(args.sample, args.seed)[:args.cells]
     table = NB201Estimator()
-    args.out.mkdir(parents=True, exist_ok=True)
-    estimator = None
-    chunks = []
-    n_chunks = math.ceil(len(indices) / args.chunk)
-    for c in range(n_chunks):
-        part = indices[c * args.chunk:(c + 1) * args.chunk]
-        path = args.out / f"chunk-{c:04d}.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if saved["config"] != config or saved["indices"] != part:
-                raise SystemExit(f"{path} was written with other settings "
-                                 f"({saved['config']}); use another --out")
-            chunks.append(saved)
-            continue
-        if estimator is None:
-            t0 = time.perf_counter()
-            estimator = make_estimator(args)
-            print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        t0 = time.perf_counter()
-        result = {"config": config, **train_chunk(estimator, part, fidelities, table)}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result))
-        tmp.replace(path)  # a killed run leaves no half-written chunk
-        chunks.append(result)
-        print(f"chunk {c + 1}/{n_chunks}: {len(part)} cells in "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    chunks = run_chunks(args.out, indices, args.chunk, config, lambda: make_estimator(args),
+                        lambda est, part: train_chunk(est, part, fidelities, table))
     summary = {"config": config, **summarise(chunks, fidelities)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{summary['cells']} NB201 cells (C={args.channels}, N={args.cells_per_stage}, "
