@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from archsearch import registry
 from archsearch.config import Config, parse_config
@@ -18,6 +22,7 @@ from archsearch.errors import ArchsearchError, StorageError
 from archsearch.objectives import Bound
 from archsearch.space.genotype import Genotype
 from archsearch.storage import OneShotEpoch, SQLiteStorage
+from archsearch.terminal import COST_METRICS, cut, fitted_table, header, metric_text, number, room
 from archsearch.trial import FrozenTrial, TrialState, best_of, pareto_front_of
 from archsearch.version import __version__
 
@@ -59,12 +64,26 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("storage", type=Path)
     export.add_argument("--out", type=Path, required=True)
     export.add_argument("--study", help="study name (default: the only one stored)")
-    export.add_argument("--trial", type=int, help="export this trial instead of the best")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=int, help="export this trial instead of the best")
+    which.add_argument("--front", action="store_true",
+                       help="export every trial of the Pareto front, each into OUT/trial-N")
+    export.add_argument(
+        "--format", action="append", metavar="FORMAT",
+        help="state_dict (model.pt, the default), onnx (model.onnx, checked in ONNX Runtime) "
+             "or pt2 (model.pt2, torch.export); repeat it or separate by commas",
+    )
     export.add_argument(
         "--retrain-full", action="store_true",
         help="retrain on train+validation before export (default: retrain exactly as the "
              "trial was trained, which reproduces its weights)",
     )
+
+    report = sub.add_parser("report", help="a self-contained HTML page of a study or of an "
+                                           "`archsearch bench` output folder")
+    report.add_argument("path", type=Path, help="a study's .db, or a bench output folder")
+    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--study", help="study name (default: the only one stored)")
 
     bench = sub.add_parser("bench", help="compare strategies on a NAS benchmark table")
     bench.add_argument("--space", required=True, help="nb201 or nbgraph:<dataset>")
@@ -87,11 +106,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "list": _list, "show": _show, "export": _export, "bench": _bench}
+    commands = {"run": _run, "list": _list, "show": _show, "export": _export, "bench": _bench,
+                "report": _report}
     try:
         return commands[args.command](args)
     except ArchsearchError as err:  # a problem with the input: one line; a bug: a traceback
-        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(err))}", markup=True, highlight=False)
         return 2
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/yellow]: run the same command again to resume")
@@ -123,24 +143,28 @@ def _run(args: argparse.Namespace) -> int:
                 max_retries=config.study.max_retries,
                 log=lambda line: progress.print(line))
         console.print(f"stopped: {reason.value}")
+        fmt = _Formats(study.space)
+        goals = [o.metric for o in study.objectives]
         if study.multi_objective:
-            _print_front(study.pareto_front(), [o.metric for o in study.objectives],
-                         study.space.format)
+            _print_front(study.pareto_front(), goals, fmt)
         else:
-            _print_best(study.best_trial, study.space.format)
+            _print_best(study.best_trial, goals, fmt)
     return 0
 
 
-def _print_front(front: list[FrozenTrial], metrics: list[str], fmt: Any) -> None:
+def _print_front(front: list[FrozenTrial], metrics: list[str], fmt: _Formats) -> None:
     if not front:
         console.print("no feasible trial completed")
         return
-    table = Table(title=f"Pareto front: {len(front)} trials (archsearch export --trial N)")
-    for column in ("#", *metrics, "architecture"):
-        table.add_column(column, overflow="fold")
-    for t in sorted(front, key=lambda t: t.values or ()):
-        table.add_row(str(t.number), *[_fmt(v) for v in t.values or ()], fmt(t.genotype))
-    console.print(table)
+    console.print(f"Pareto front: {len(front)} trials (archsearch export --trial N, or --front "
+                  "for all)")
+    ordered = sorted(front, key=lambda t: t.values or ())
+    headers = ["#", *[header(m) for m in metrics]]
+    rows = [[str(t.number), *[_fmt(v) for v in t.values or ()]] for t in ordered]
+    archs = fmt.column([t.genotype for t in ordered], room(headers, rows, console.width))
+    console.print(fitted_table([*headers, "architecture"],
+                               [[*row, arch] for row, arch in zip(rows, archs, strict=True)],
+                               console.width))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -168,26 +192,70 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_best(best: FrozenTrial | None, fmt: Any) -> None:
+def _print_best(best: FrozenTrial | None, goals: Sequence[str], fmt: _Formats) -> None:
+    """The best trial in two lines: its architecture (compact where the full form is too
+    wide), then its objective, test and cost metrics (``show --json`` has all)."""
     if best is None:
         console.print("no trial completed")
         return
-    metrics = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(best.metrics.items()))
-    console.print(f"best trial {best.number}: {fmt(best.genotype)}\n  {metrics}")
+    lead = f"best trial {best.number}: "
+    console.print(lead + fmt.line(best.genotype, console.width - len(lead)), soft_wrap=True,
+                  markup=False)
+    shown = [m for m in goals if m in best.metrics]
+    shown += [m for m in (*_test_metrics([best], goals), *_cost_metrics([best], goals))
+              if m not in shown]
+    parts = [f"{header(m)} {_fmt(best.metrics[m]) if m in goals else metric_text(m, best.metrics[m])}"
+             for m in shown]
+    console.print("  " + "  ".join(parts))
 
 
-def _fmt(value: float) -> str:
-    if value == int(value) and abs(value) >= 100:
-        return f"{int(value):,}"
-    return f"{value:.4g}"
+_fmt = number  # the objectives' numbers: 4 significant digits
+
+
+class _Formats:
+    """A space's architecture texts for the terminal: the full ``format`` where it fits,
+    else ``format_compact``; any genotype the space cannot read as its JSON."""
+
+    def __init__(self, space: Any) -> None:
+        self.space = space
+
+    def full(self, genotype: Genotype) -> str:
+        return self._text(genotype, "format")
+
+    def compact(self, genotype: Genotype) -> str:
+        return self._text(genotype, "format_compact")
+
+    def _text(self, genotype: Genotype, method: str) -> str:
+        render = getattr(self.space, method, None) or getattr(self.space, "format", None)
+        if render is not None:
+            try:
+                return str(render(genotype))
+            except (ArchsearchError, ValueError, KeyError, TypeError):
+                pass  # e.g. a space built without the data's modality
+        return genotype.to_json()
+
+    def line(self, genotype: Genotype, width: int) -> str:
+        full = self.full(genotype)
+        return full if cell_len(full) <= width else cut(self.compact(genotype), width)
+
+    def column(self, genotypes: Sequence[Genotype], width: int) -> list[str]:
+        """One form for a whole column ``width`` wide: full if every one fits, else
+        compact (the table cuts what is still too long)."""
+        full = [self.full(g) for g in genotypes]
+        if all(cell_len(text) <= width for text in full):
+            return full
+        return [self.compact(g) for g in genotypes]
 
 
 # -- show and export ---------------------------------------------------------------------
 def _open(path: Path, study: str | None) -> tuple[SQLiteStorage, str]:
     if not path.is_file():
         raise StorageError(f"{path} does not exist")
+    _check_record(path)
     storage = SQLiteStorage(path)
     names = storage.study_names()
+    if not names:
+        raise StorageError(f"{path} holds no study")
     if study is None:
         if len(names) != 1:
             raise StorageError(f"{path} holds {len(names)} studies ({', '.join(names)}); "
@@ -198,22 +266,45 @@ def _open(path: Path, study: str | None) -> tuple[SQLiteStorage, str]:
     return storage, study
 
 
+def _check_record(path: Path) -> None:
+    """Raise a one-line ``StorageError`` unless ``path`` is an archsearch record, before
+    ``SQLiteStorage`` (which makes a record of any empty or foreign SQLite file) opens it:
+    reading a record must not write into a file that is not one."""
+    with path.open("rb") as file:
+        head = file.read(16)
+    if not head:
+        raise StorageError(f"{path} is an empty file, not an archsearch study record")
+    if head != b"SQLite format 3\x00":
+        raise StorageError(f"{path} is not an archsearch study record (not a SQLite database)")
+    try:
+        db = sqlite3.connect(str(path), timeout=30.0)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as err:
+        raise StorageError(f"{path} is not an archsearch study record: {err}") from None
+    if "studies" not in tables:
+        raise StorageError(f"{path} is a SQLite database without archsearch's tables, not a "
+                           "study record")
+
+
 def _stored_config(storage: SQLiteStorage, study: str) -> Config | None:
     """The config a study was run from; None for a study made in Python (create_study)."""
     full = storage.load_study(study).config.get("full")
     return None if full is None else parse_config(full)
 
 
-def _space_formatter(config: Config | None) -> Any:
+def _space_formatter(config: Config | None) -> _Formats:
     from archsearch.build import component
 
     if config is None:  # a study made in Python: its space may be any object
-        return lambda g: g.to_json()
+        return _Formats(None)
     try:
         space = component("space", config.space)
     except ArchsearchError:  # e.g. a space of a package not installed here: raw JSON
-        return lambda g: g.to_json()
-    return space.format
+        return _Formats(None)
+    return _Formats(space)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -244,42 +335,43 @@ def _show(args: argparse.Namespace) -> int:
         shown = sorted((t for t in trials if t.score is not None),
                        key=lambda t: -(t.score or 0.0))[: args.top]
     goals = [o.metric for o in info.objectives]
-    extra = [m for m in ("test_accuracy", "params", "train_seconds") if m not in goals]
-    title = (f"study {name} ({len(trials)} trials, objectives "
-             + ", ".join(f"{o.metric} ({o.direction[:3]})" for o in info.objectives)
-             + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
-                if info.constraints else "") + ")")
-    table = Table(title=title)
+    extra = [*_test_metrics(shown, goals), *_cost_metrics(shown, goals)]
+    console.print(f"study {name}: {len(trials)} trials, "
+                  + ("objectives " if len(goals) > 1 else "objective ")
+                  + ", ".join(f"{o.metric} ({o.direction[:3]})" for o in info.objectives)
+                  + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
+                     if info.constraints else ""), markup=False)
     # Epochs and a sparkline per trial where a scheduler gave trials different epochs.
     curves = len({t.epochs_trained for t in shown if t.curve}) > 1
     curve_metric = info.objective if any(info.objective in p for t in shown for p in t.curve) \
         else "val_accuracy"
-    for column in ("#", "state", *goals, *extra, *(["epochs"] if curves else []),
-                   "architecture"):
-        table.add_column(column, overflow="fold")
+    headers = ["#", "state", *[header(m) for m in goals], *[header(m) for m in extra],
+               *(["epochs"] if curves else [])]
+    rows: list[list[str]] = []
+    styles: list[str | None] = []
     for t in shown:
         marked = t.number in front and (info.multi_objective or t is best)
-        state = t.state.value + (" (repeat)" if t.cached else "")
-        if t.state is TrialState.COMPLETE and not t.feasible:
-            state += " (infeasible)"
-        elif marked and info.multi_objective:
-            state += " (front)"
-        table.add_row(
-            str(t.number), state,
+        rows.append([
+            str(t.number), _state_text(t, marked, info.multi_objective),
             *([_fmt(v) for v in t.values] if t.values is not None else [""] * len(goals)),
-            *[_metric(t, m, _FORMATS[m]) for m in extra],
+            *[metric_text(m, t.metrics[m]) if m in t.metrics else "" for m in extra],
             *([_curve_text(t, curve_metric)] if curves else []),
-            fmt(t.genotype) if t.state is not TrialState.FAILED else f"{fmt(t.genotype)}\n"
-            f"[red]{t.error}[/red]",
-            style="bold green" if marked else None,
-        )
-    console.print(table)
+        ])
+        styles.append("bold green" if marked else None)
+    archs = fmt.column([t.genotype for t in shown], room(headers, rows, console.width))
+    cells: list[list[str | Text]] = []
+    for t, row, arch in zip(shown, rows, archs, strict=True):
+        text = Text(arch)
+        if t.state is TrialState.FAILED and t.error:
+            text.append("\n" + " ".join(t.error.split()), style="red")
+        cells.append([*row, text])
+    console.print(fitted_table([*headers, "architecture"], cells, console.width, styles=styles))
     _print_oneshot(storage.oneshot_epochs(name), fmt)
     if info.multi_objective:
         console.print(f"Pareto front: {len(front)} trials ({', '.join(map(str, sorted(front)))}); "
-                      "`archsearch export --trial N` exports any of them")
+                      "`archsearch export --trial N` exports one, `--front` all of them")
     else:
-        _print_best(best, fmt)
+        _print_best(best, goals, fmt)
         if best is not None and best.curve:
             console.print(f"learning curve of trial {best.number}: "
                           f"{_curve_text(best, curve_metric)} ({curve_metric} "
@@ -287,12 +379,31 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_text(t: FrozenTrial, marked: bool, multi_objective: bool) -> str:
+    """One word: failed, pruned, running; a completed trial is best (or front), repeat
+    (of an architecture evaluated before), infeasible (outside a constraint) or complete."""
+    if t.state is not TrialState.COMPLETE:
+        return t.state.value
+    if not t.feasible:
+        return "infeasible"
+    if marked:
+        return "front" if multi_objective else "best"
+    return "repeat" if t.cached else "complete"
+
+
+def _test_metrics(trials: Sequence[FrozenTrial], goals: Sequence[str]) -> list[str]:
+    """The test metrics the trials recorded (at most two, ``test_accuracy`` first)."""
+    names = {m for t in trials for m in t.metrics if m.startswith("test_") and m not in goals}
+    return sorted(names, key=lambda m: (m != "test_accuracy", m))[:2]
+
+
+def _cost_metrics(trials: Sequence[FrozenTrial], goals: Sequence[str]) -> list[str]:
+    return [m for m in COST_METRICS if m not in goals and any(m in t.metrics for t in trials)]
+
+
 def _curve_span(t: FrozenTrial, metric: str) -> str:
     values = [p[metric] for p in t.curve if metric in p]
     return f"{_fmt(values[0])} to {_fmt(values[-1])}" if values else ""
-
-
-_FORMATS = {"test_accuracy": "{:.4f}", "params": "{:,.0f}", "train_seconds": "{:.1f}"}
 
 
 def _bound_text(bound: Bound) -> str:
@@ -301,28 +412,25 @@ def _bound_text(bound: Bound) -> str:
     return f"{low}{bound.metric}{high}"
 
 
-def _print_oneshot(epochs: list[OneShotEpoch], fmt: Callable[[Genotype], str]) -> None:
+def _print_oneshot(epochs: list[OneShotEpoch], fmt: _Formats) -> None:
     """A one-shot search's epochs: accuracies and the cell its weights derived each time
     (the architecture weights themselves are in ``show --json``)."""
     if not epochs:
         return
-    table = Table(title=f"one-shot search: {len(epochs)} epochs recorded "
-                        "(architecture weights per epoch: show --json)")
+    console.print(f"one-shot search: {len(epochs)} epochs recorded (architecture weights per "
+                  "epoch: show --json)")
     curvature = any("hessian_eigenvalue" in e.metrics for e in epochs)  # DARTS-ES
-    for column in ("epoch", "train acc", "val acc", "seconds",
-                   *(["Hessian eigenvalue"] if curvature else []), "derived cell"):
-        table.add_column(column, overflow="fold")
-    for e in epochs:
-        eigenvalue = [f"{e.metrics.get('hessian_eigenvalue', float('nan')):.4g}"] if curvature else []
-        table.add_row(str(e.epoch), f"{e.metrics.get('train_accuracy', float('nan')):.4f}",
-                      f"{e.metrics.get('val_accuracy', float('nan')):.4f}",
-                      f"{e.metrics.get('seconds', float('nan')):.1f}", *eigenvalue, fmt(e.genotype))
-    console.print(table)
-
-
-def _metric(trial: FrozenTrial, name: str, pattern: str) -> str:
-    value = trial.metrics.get(name)
-    return "" if value is None else pattern.format(value)
+    headers = ["epoch", "train acc", "val acc", "seconds",
+               *(["Hessian eigenvalue"] if curvature else [])]
+    nan = float("nan")
+    rows = [[str(e.epoch), f"{e.metrics.get('train_accuracy', nan):.4f}",
+             f"{e.metrics.get('val_accuracy', nan):.4f}", f"{e.metrics.get('seconds', nan):.1f}",
+             *([f"{e.metrics.get('hessian_eigenvalue', nan):.4g}"] if curvature else [])]
+            for e in epochs]
+    cells = fmt.column([e.genotype for e in epochs], room(headers, rows, console.width))
+    console.print(fitted_table([*headers, "derived cell"],
+                               [[*row, cell] for row, cell in zip(rows, cells, strict=True)],
+                               console.width))
 
 
 def _trial_json(t: FrozenTrial) -> dict[str, Any]:
@@ -354,31 +462,75 @@ def _curve_text(t: FrozenTrial, metric: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     from archsearch.export import export_trial
+    from archsearch.export_formats import parse_formats, prepare_folder, require_extras
 
+    formats = parse_formats(args.format)
     storage, name = _open(args.storage, args.study)
     trials = storage.trials(name)
-    if args.trial is not None:
-        chosen = next((t for t in trials if t.number == args.trial), None)
-        if chosen is None or chosen.state is not TrialState.COMPLETE:
-            raise StorageError(f"trial {args.trial} is not a completed trial of {name!r}")
+    info = storage.load_study(name)
+    if args.front:
+        chosen = pareto_front_of(trials)
+        if not chosen:
+            raise StorageError(f"study {name!r} has no feasible completed trial: its Pareto "
+                               "front is empty")
+    elif args.trial is not None:
+        chosen = [_exportable(trials, args.trial, name)]
     else:
-        if storage.load_study(name).multi_objective:
+        if info.multi_objective:
             front = ", ".join(str(t.number) for t in pareto_front_of(trials))
             raise StorageError(f"study {name!r} has several objectives, so no single best trial: "
-                               f"choose one with --trial (the Pareto front: {front or 'empty'})")
-        chosen = best_of(trials)
-        if chosen is None:
+                               f"choose one with --trial, or all of the Pareto front with --front "
+                               f"(it is {front or 'empty'})")
+        best = best_of(trials)
+        if best is None:
             raise StorageError(f"study {name!r} has no completed trial to export")
-    info = storage.load_study(name)
+        chosen = [best]
     config = _stored_config(storage, name)
     if config is None:
         raise StorageError(f"study {name!r} was made in Python (create_study), not from a config: "
                            "export rebuilds the estimator from the config; the genotype is in "
                            "`archsearch show --json`")
-    written = export_trial(config, info.seed, chosen, args.out,
-                           retrain_full=args.retrain_full, console=console)
-    console.print(f"exported trial {chosen.number} to {args.out}: {', '.join(written)}")
+    require_extras(formats)
+    prepare_folder(args.out)
+    if not args.front:
+        written = export_trial(config, info.seed, chosen[0], args.out, formats=formats,
+                               retrain_full=args.retrain_full, console=console)
+        console.print(f"exported trial {chosen[0].number} to {args.out}: {', '.join(written)}")
+        return 0
+    from archsearch.build import build_components, load_data
+
+    components = build_components(config, load_data(config))
+    members = []
+    for t in chosen:
+        folder = args.out / f"trial-{t.number}"
+        written = export_trial(config, info.seed, t, folder, formats=formats,
+                               retrain_full=args.retrain_full, console=console,
+                               components=components)
+        console.print(f"exported trial {t.number} to {folder}: {', '.join(written)}")
+        members.append({"trial": t.number, "folder": folder.name,
+                        "values": None if t.values is None else list(t.values)})
+    (args.out / "front.json").write_text(json.dumps({
+        "study": name, "objectives": [o.to_dict() for o in info.objectives],
+        "formats": list(formats), "trials": members}, indent=2))
+    console.print(f"exported the Pareto front ({len(members)} trials) to {args.out}; "
+                  "front.json lists them")
     return 0
+
+
+def _exportable(trials: Sequence[FrozenTrial], number: int, study: str) -> FrozenTrial:
+    """Trial ``number`` if it completed, else a one-line ``StorageError`` saying why not."""
+    trial = next((t for t in trials if t.number == number), None)
+    if trial is None:
+        span = f"0..{trials[-1].number}" if trials else "none yet"
+        raise StorageError(f"study {study!r} has no trial {number} (its trials: {span})")
+    if trial.state is not TrialState.COMPLETE:
+        error = cut(" ".join((trial.error or "").split()), 200)
+        why = {TrialState.FAILED: f"failed ({error})" if error else "failed",
+               TrialState.PRUNED: "was pruned (stopped early)"}.get(trial.state,
+                                                                   "has not finished")
+        raise StorageError(f"trial {number} of {study!r} {why}: only a completed trial has a "
+                           "network to export")
+    return trial
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -401,6 +553,15 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         console.print(markdown_table(summary))
     console.print(f"wrote runs.jsonl, summary.json, summary.md, regret.png to {args.out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from archsearch.report import write_report  # the page's code loads only when asked
+
+    summary = write_report(args.path, args.out, study=args.study)
+    console.print(f"wrote {summary.out} ({summary.bytes} bytes, {summary.trials} trials)",
+                  markup=False, soft_wrap=True)
     return 0
 
 

@@ -78,6 +78,11 @@ class SearchSpace(ABC):
         """A short human-readable form of an architecture (for tables and logs)."""
         return self.canonicalize(genotype).to_json()
 
+    def format_compact(self, genotype: Genotype) -> str:
+        """A one-line form short enough for an 80-column table (``archsearch show``); a
+        space whose ``format`` is long abbreviates it here.  Defaults to ``format``."""
+        return self.format(genotype)
+
     def describe(self) -> str:
         return f"{self.name} space with {self.size():,} architectures"
 

@@ -56,6 +56,10 @@ DARTS_PRIMITIVES = (
 #: The ops a derived (discrete) DARTS cell may use: all but ``none``.
 DARTS_OPS = DARTS_PRIMITIVES[1:]
 CELL_TYPES = ("normal", "reduce")
+#: Two-letter op names of ``DartsSpace.format_compact``.
+DARTS_SHORT = {"none": "no", "max_pool_3x3": "mp", "avg_pool_3x3": "ap", "skip_connect": "sk",
+               "sep_conv_3x3": "s3", "sep_conv_5x5": "s5", "dil_conv_3x3": "d3",
+               "dil_conv_5x5": "d5"}
 
 #: One edge of a cell: (op, input node).
 Edge = tuple[str, int]
@@ -193,6 +197,16 @@ class DartsSpace(DecisionSpace):
 
     def format(self, genotype: Genotype) -> str:
         return self.to_string(genotype)
+
+    def format_compact(self, genotype: Genotype) -> str:
+        """Both cells with abbreviated ops (``DARTS_SHORT``): ``N:`` the normal cell,
+        ``R:`` the reduction cell, each node's two edges ``op~input`` joined by ``,`` and
+        nodes by ``|``, e.g. ``N:s3~0,s3~1|sk~0,s3~1 R:mp~0,mp~1|sk~2,mp~1``."""
+        def cell(kind: str) -> str:
+            edges = [f"{DARTS_SHORT.get(op, op)}~{i}" for op, i in self.cell(genotype, kind)]
+            return "|".join(",".join(edges[k:k + 2]) for k in range(0, len(edges), 2))
+
+        return f"N:{cell('normal')} R:{cell('reduce')}"
 
     # -- search operators ---------------------------------------------------------------
     def neighbours(self, genotype: Genotype) -> list[Genotype]:

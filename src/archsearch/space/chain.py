@@ -144,6 +144,12 @@ class ChainSpace(DecisionSpace):
     def format(self, genotype: Genotype) -> str:
         return format_layers(self.layers(genotype))
 
+    def format_compact(self, genotype: Genotype) -> str:
+        """The layers with abbreviated ops and their widths, activation and norm left out
+        (``format`` has them): e.g. ``c3·32 > mp(+n0) > s3·64(&n0,n1)``; see
+        ``format_layers_compact``."""
+        return format_layers_compact(self.layers(genotype))
+
     def build_network(self, genotype: Genotype, input_shape: tuple[int, ...],
                       num_classes: int) -> nn.Module:
         """The genotype's layers between a stem (images: conv3x3-BN-ReLU of ``stem_width``
@@ -312,3 +318,25 @@ def format_layers(specs: Sequence[LayerSpec]) -> str:
     """E.g. ``conv3x3(32,relu,bn) > concat(n0,n1)>maxpool3x3``: node n0 is the stem's output,
     node n(i+1) layer i's; a layer without a merge reads its predecessor alone."""
     return " > ".join(_format_layer(s) for s in specs)
+
+
+#: Two-letter op names of ``format_layers_compact``.
+LAYER_SHORT = {"conv3x3": "c3", "conv5x5": "c5", "sepconv3x3": "s3", "maxpool3x3": "mp",
+               "avgpool3x3": "ap", "identity": "id", "dense": "fc"}
+
+
+def format_layers_compact(specs: Sequence[LayerSpec]) -> str:
+    """A layer is its op (``LAYER_SHORT``), ``·width`` where it has weights, and in
+    parentheses the earlier nodes it reads besides its predecessor: ``+n0`` summed,
+    ``&n0`` concatenated; e.g. ``c3·32 > mp > s3·64(&n0,n1)``."""
+    parts = []
+    for spec in specs:
+        text = LAYER_SHORT.get(spec.op, spec.op)
+        if spec.width is not None:
+            text += f"·{spec.width}"
+        skips = spec.inputs[:-1]  # the last input is the predecessor
+        if skips:
+            mark = "+" if spec.merge == "sum" else "&"
+            text += f"({mark}{','.join(f'n{j}' for j in skips)})"
+        parts.append(text)
+    return " > ".join(parts)

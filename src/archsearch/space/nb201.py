@@ -25,6 +25,9 @@ NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NB201_EDGE_NAMES = tuple(f"edge{i}<-{j}" for i, j in NB201_EDGES)
 NB201_SIZE = len(NB201_OPS) ** len(NB201_EDGES)
+#: Two-letter op names of ``NB201Space.format_compact``.
+NB201_SHORT = {"none": "no", "skip_connect": "sk", "nor_conv_1x1": "c1", "nor_conv_3x3": "c3",
+               "avg_pool_3x3": "ap"}
 
 _OP_INDEX = {op: k for k, op in enumerate(NB201_OPS)}
 _EDGE_INDEX = {edge: k for k, edge in enumerate(NB201_EDGES)}
@@ -95,6 +98,14 @@ class NB201Space(DecisionSpace):
 
     def format(self, genotype: Genotype) -> str:
         return self.to_string(genotype)
+
+    def format_compact(self, genotype: Genotype) -> str:
+        """NAS-Bench-201's text form without its redundant parts, 17 characters: the
+        ops abbreviated (``NB201_SHORT``), edges of a node split by ``|`` (from node 0, 1,
+        2 in turn), nodes 1, 2, 3 by ``+``; ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...``
+        is ``c3+no|sk+...``."""
+        ops = {(i, j): NB201_SHORT[op] for i, j, op in self.edges(genotype)}
+        return "+".join("|".join(ops[i, j] for j in range(i)) for i in (1, 2, 3))
 
     def from_string(self, text: str) -> Genotype:
         """Parse NAS-Bench-201's text form; raise ``InvalidGenotype`` saying what is wrong."""

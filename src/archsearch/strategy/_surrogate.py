@@ -259,12 +259,17 @@ class SurrogateSearch(Strategy):
         (``num_arches_to_mutate`` 1, ``mutation_rate`` 1): ``num_candidates`` mutations of
         the best point, duplicates and seen ones dropped; while fewer than
         ``num_candidates`` are found, the same for the next best, up to
-        ``patience_factor`` parents (ties: the earlier finished first)."""
-        parents = sorted(data, key=lambda p: -p.score)[:self.patience_factor]
+        ``patience_factor`` parents (ties: the earlier finished first).
+
+        Departure: when those parents' neighbourhoods hold nothing unseen (a long search
+        on a finite space: NB201 cells have 24 one-edge neighbours), the next best
+        parents are mutated until one candidate is found, rather than proposing a
+        repeat (the reference) or falling back to random search."""
+        parents = sorted(data, key=lambda p: -p.score)
         keys = set(seen)
         out: list[tuple[Genotype, str]] = []
-        for parent in parents:
-            if len(out) >= self.num_candidates:
+        for rank, parent in enumerate(parents):
+            if len(out) >= self.num_candidates or (out and rank >= self.patience_factor):
                 break
             for _ in range(self.num_candidates):
                 child = self.space.mutate(parent.genotype, rng)
