@@ -8,14 +8,19 @@ count towards the 10,000, so the report holds exactly that many trials).  Every 
 the page grows with it: best-so-far plots, cost scatter, learning curves, the table, and
 some 7,000 distinct architectures to draw.
 
-    python benchmarks/report_size.py [--trials 10000] [--out runs/report-10k.html]
+    python benchmarks/report_size.py [--trials 10000] [--out runs/report-10k.html] [--opens 3]
 
-About 15 s for the study and 2 s for the report on one CPU core.
+About 15 s for the study and 2 s for the report on one CPU core.  Then, where headless
+Chromium and selenium are installed (tests/browser.py), the page is opened ``--opens``
+times, each in a fresh browser (cold: plotly.js compiled anew) and once more reloaded in
+it (warm); the open time is the page's own clock from navigation to every plot drawn.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
 import tempfile
 import time
 import zlib
@@ -67,11 +72,30 @@ def make_study(db: Path, trials: int) -> float:
     return time.perf_counter() - start
 
 
+def open_times(page: Path, opens: int) -> tuple[list[float], list[float]] | None:
+    """Seconds to open ``page`` cold (a fresh browser each time) and warm (reloaded)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the tests' browser harness
+    try:
+        from browser import chromium, console_errors, open_page
+    except ImportError:
+        return None
+    cold, warm = [], []
+    for _ in range(opens):
+        with chromium() as driver:
+            cold.append(open_page(driver, page))
+            warm.append(open_page(driver, page))
+            errors = console_errors(driver)
+            if errors:
+                raise SystemExit(f"console errors: {errors}")
+    return cold, warm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("runs/report-10k.html"))
     parser.add_argument("--db", type=Path, help="keep the study here (default: a temporary file)")
+    parser.add_argument("--opens", type=int, default=3, help="browser opens to time (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = args.db or Path(folder) / "synthetic.db"
@@ -84,6 +108,18 @@ def main() -> None:
         seconds = time.perf_counter() - start
     print(f"report: {summary.out}, {summary.bytes:,} bytes ({summary.bytes / 2**20:.2f} MiB), "
           f"{summary.trials:,} trials, written in {seconds:.1f} s")
+    if args.opens:
+        try:
+            times = open_times(summary.out.resolve(), args.opens)
+        except BaseException as error:  # pytest's skip, when no Chromium is at hand
+            print(f"not opened in a browser: {error}")
+            return
+        if times is None:
+            print("not opened in a browser: selenium is not installed")
+            return
+        for label, values in zip(("cold", "warm"), times, strict=True):
+            print(f"open ({label}, {len(values)} opens): median {statistics.median(values):.2f} s,"
+                  f" each {', '.join(f'{v:.2f}' for v in values)} s")
 
 
 if __name__ == "__main__":

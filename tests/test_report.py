@@ -18,15 +18,13 @@ import pytest
 
 import archsearch
 from archsearch import Budget, NB201Space, Strategy
-from archsearch.errors import ArchsearchError, MissingExtra, TrialFailed
+from archsearch.errors import ArchsearchError, TrialFailed
 from archsearch.report import ReportError, write_report
 from archsearch.report.diagram import diagram
 from archsearch.report.numbers import formatted
 from archsearch.space.genotype import Genotype
 from archsearch.storage import SQLiteStorage
 from archsearch.trial import FrozenTrial, TrialState, best_of, pareto_front_of
-
-pytest.importorskip("plotly", reason="the report needs plotly: pip install 'archsearch[report]'")
 
 #: A study name and error text that would run script if the page took them as markup.
 NASTY = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -281,11 +279,3 @@ def test_an_output_that_cannot_be_written(nb201_db: Path, tmp_path: Path) -> Non
         assert f"cannot write the report to {out}" in one_line(error)
 
 
-def test_without_plotly_the_error_says_how_to_install_it(nb201_db: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "plotly" else real(name, *a))
-    with pytest.raises(MissingExtra) as error:
-        write_report(nb201_db, tmp_path / "out.html", study="nb201")
-    assert one_line(error) == "the report needs plotly: pip install 'archsearch[report]'"

@@ -2,7 +2,7 @@
 no console error, every plot and the table drawn, with the study's own numbers.  A
 screenshot of each page is kept under build/test-artifacts/ (ARCHSEARCH_ARTIFACTS moves it).
 
-Skips, saying why, without plotly (archsearch[report]), selenium or Chromium."""
+Skips, saying why, without selenium or Chromium."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from archsearch.cli import main
 from archsearch.storage import SQLiteStorage
 from archsearch.trial import TrialState, best_of
 from browser import chromium, console_errors, full_screenshot, open_page
-
-pytest.importorskip("plotly", reason="the report needs plotly (archsearch[report])")
 
 ARTIFACTS = Path(os.environ.get("ARCHSEARCH_ARTIFACTS", Path(__file__).parents[1] / "build"
                                 / "test-artifacts"))

@@ -382,3 +382,25 @@ def test_a_warm_start_without_data_builds_and_refuses_at_the_first_ask(name: str
             strategy.ask([], np.random.default_rng(0))
         assert "\n" not in str(error.value)
         assert strategy.proxy_seconds == 0
+
+
+def test_mutations_reach_past_the_best_parents_once_their_neighbourhoods_are_seen() -> None:
+    """NB201 cells have 24 one-edge neighbours: after a long search every neighbour of the
+    best ``patience_factor`` cells may be evaluated.  Candidates then come from the next
+    best parents (before, none came and the strategy fell back to random search)."""
+    from archsearch.strategy._surrogate import Point
+
+    space = NB201Space()
+    strategy = GaussianProcessSearch(space, seed=0, patience_factor=2, num_candidates=20)
+    points = [Point(space.key(g), g, float(-k)) for k, g in enumerate(
+        space.sample(np.random.default_rng(k)) for k in range(4))]
+    rng = np.random.default_rng(0)
+    seen = {p.key for p in points}
+    for parent in points[:2]:  # every neighbour of the two best parents is seen
+        for _ in range(2000):
+            seen.add(space.key(space.mutate(parent.genotype, rng)))
+    candidates = strategy._mutations(points, seen, np.random.default_rng(1))
+    assert candidates and all(key not in seen for _, key in candidates)
+    assert len(candidates) < 20  # one lower parent's unseen mutations, not a full batch
+    fresh = strategy._mutations(points, {p.key for p in points}, np.random.default_rng(1))
+    assert len(fresh) >= 20  # the usual case is unchanged: the best parents fill the batch

@@ -1,26 +1,24 @@
 """``archsearch report``: one self-contained HTML page per study, or per ``archsearch bench``
 output directory, to look at a search rather than read it.
 
-Plots are Plotly's (an optional extra, ``pip install 'archsearch[report]'``), its script
-inlined so the page needs no network; architecture drawings are SVG that
+Plots are Plotly's (plotly.js's basic bundle, shipped in ``assets/``), its script inlined
+so the page needs no network; architecture drawings are SVG that
 ``assets/diagram.js`` draws from the specs of ``archsearch.report.diagram``.
 
 >>> from pathlib import Path
 >>> from archsearch.report import write_report
 >>> summary = write_report(Path("runs/digits.db"), Path("digits.html"))  # doctest: +SKIP
 >>> summary.bytes, summary.trials  # doctest: +SKIP
-(4855007, 20)
+(1231000, 20)
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from archsearch.errors import MissingExtra
 from archsearch.report.errors import ReportError
 
 __all__ = ["ReportError", "ReportSummary", "write_report"]
@@ -40,10 +38,8 @@ def write_report(path: Path, out: Path, *, study: str | None = None) -> ReportSu
     """Write the report of ``path`` (a study database, or an ``archsearch bench`` output
     directory) to ``out``.  ``study`` names the study of a database holding several.
 
-    Raises ``MissingExtra`` without plotly and ``ReportError`` for input it cannot read or
-    an ``out`` it cannot write, each in one line."""
-    if importlib.util.find_spec("plotly") is None:
-        raise MissingExtra("the report needs plotly: pip install 'archsearch[report]'")
+    Raises ``ReportError`` for input it cannot read or an ``out`` it cannot write, in one
+    line."""
     from archsearch.report.html import render
 
     path, out = Path(path), Path(out)

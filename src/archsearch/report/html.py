@@ -18,14 +18,19 @@ from typing import Any
 
 from archsearch.report.page import Page, Section
 
+#: plotly.js's own "basic" bundle (scatter, bar, pie; MIT, assets/PLOTLY-LICENSE), shipped as
+#: npm publishes it (`npm pack plotly.js-basic-dist-min@4.1.1`, the plotly.js version of the
+#: plotly 7.1 wheel).  Not the wheel's full bundle: the report draws scatter traces only, and
+#: the full 4.8 MB took a cold browser 2-3 s to compile before a plot was drawn (1.2 MB here;
+#: benchmarks/report_size.py).  It also leaves the report without an extra to install.
+PLOTLY_BUNDLE = "plotly-basic.min.js"
+
 _CLOSING_SCRIPT = re.compile(r"</(script)", re.IGNORECASE)
 _CLOSING_STYLE = re.compile(r"</(style)", re.IGNORECASE)
 
 
 def render(page: Page) -> str:
-    """The page's HTML (plotly must be importable: the caller checks)."""
-    from plotly.offline import get_plotlyjs
-
+    """The page's HTML."""
     body = "\n".join(_section(page, s) for s in page.sections)
     nav = " · ".join(f'<a href="#sec-{escape(s.element)}">{escape(s.heading)}</a>'
                      for s in page.sections)
@@ -57,7 +62,7 @@ def render(page: Page) -> str:
 </main>
 <aside id="trial-detail" hidden></aside>
 <script type="application/json" id="report-data">{data_json(page.data)}</script>
-<script>{_inline(get_plotlyjs(), _CLOSING_SCRIPT)}</script>
+<script>{_inline(_asset(PLOTLY_BUNDLE), _CLOSING_SCRIPT)}</script>
 <script>{_inline(_asset("diagram.js"), _CLOSING_SCRIPT)}</script>
 <script>{_inline(_asset("report.js"), _CLOSING_SCRIPT)}</script>
 </body>

@@ -195,5 +195,9 @@
       });
     });
   });
-  Promise.all(plotted).then(() => { document.body.dataset.ready = "1"; });
+  Promise.all(plotted).then(() => {
+    // The page's own clock (ms since navigation) when everything is drawn, for open-time checks.
+    window.archsearchReadyAt = performance.now();
+    document.body.dataset.ready = "1";
+  });
 })();
