@@ -1,5 +1,7 @@
-"""Paired differences of hypervolume regret between two strategies on the same seeds,
-from the ``runs.jsonl`` and ``summary.json`` that ``archsearch bench --objectives`` writes.
+"""Paired differences of regret between two strategies on the same seeds, from the
+``runs.jsonl`` and ``summary.json`` that ``archsearch bench`` writes: hypervolume regret
+with ``--objectives``, search regret (the table's best search metric against the
+incumbent's) with one objective.
 
     python3 benchmarks/paired_regret.py A_DIR:local-search B_DIR:optuna:tpe --at 100,200
 
@@ -20,13 +22,17 @@ from pathlib import Path
 
 def regrets(spec: str, at: list[int]) -> dict[int, list[float]]:
     folder, _, strategy = spec.partition(":")
-    truth = json.loads((Path(folder) / "summary.json").read_text())["true_hypervolume"]
+    summary = json.loads((Path(folder) / "summary.json").read_text())
+    if "true_hypervolume" in summary:
+        truth, field = summary["true_hypervolume"], "hypervolume"
+    else:  # one objective: the incumbent's search metric, either direction
+        truth, field = summary["oracle"]["best_search"], "search"
     out: dict[int, list[float]] = {}
     for line in (Path(folder) / "runs.jsonl").read_text().splitlines():
         run = json.loads(line)
         if run["strategy"] == strategy:
-            curve = run["hypervolume"]  # a run that stopped early keeps its last front
-            out[run["seed"]] = [truth - curve[min(q, len(curve)) - 1] for q in at]
+            curve = run[field]  # a run that stopped early keeps its last incumbent
+            out[run["seed"]] = [abs(truth - curve[min(q, len(curve)) - 1]) for q in at]
     if not out:
         raise SystemExit(f"no runs of {strategy!r} in {folder}")
     return out

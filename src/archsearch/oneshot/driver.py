@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -46,9 +45,9 @@ _EPOCH_STREAM = 11  # derive_seed stream of each epoch's generator, apart from t
 
 
 def describe(space: SearchSpace, genotype: Genotype) -> str:
-    """A genotype in the space's own text form (NAS-Bench-201's, DARTS's)."""
-    to_string: Callable[[Genotype], str] = getattr(space, "to_string", space.format)
-    return to_string(genotype)
+    """A genotype in the space's compact form, so an epoch's log line fits 80 columns (the
+    full form, NAS-Bench-201's or DARTS's own string, is in ``show --json`` and the report)."""
+    return space.format_compact(genotype)
 
 
 def epoch_line(record: OneShotEpoch, epochs: int, text: str) -> str:
