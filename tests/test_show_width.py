@@ -6,6 +6,7 @@ multi-objective, and made in Python with failed trials."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -97,6 +98,8 @@ def test_a_trained_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "params" in header and "flops" in header and "latency" in header
 
 
+@pytest.mark.skipif(importlib.util.find_spec("analognasbench") is None,
+                    reason="analog-nasbench is not installed")
 def test_a_table_study_shows_no_drift_columns(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """NB201's table gives 30 numbers a trial (drifts and their uncertainties)."""
