@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from archsearch.config import Config, parse_config
 from archsearch.errors import ArchsearchError, StorageError
 from archsearch.objectives import Bound
 from archsearch.space.genotype import Genotype
-from archsearch.storage import OneShotEpoch, SQLiteStorage
+from archsearch.storage import OneShotEpoch, SQLiteStorage, open_record
 from archsearch.terminal import COST_METRICS, cut, fitted_table, header, metric_text, number, room
 from archsearch.trial import FrozenTrial, TrialState, best_of, pareto_front_of
 from archsearch.version import __version__
@@ -248,47 +247,6 @@ class _Formats:
 
 
 # -- show and export ---------------------------------------------------------------------
-def _open(path: Path, study: str | None) -> tuple[SQLiteStorage, str]:
-    if not path.is_file():
-        raise StorageError(f"{path} does not exist")
-    _check_record(path)
-    storage = SQLiteStorage(path)
-    names = storage.study_names()
-    if not names:
-        raise StorageError(f"{path} holds no study")
-    if study is None:
-        if len(names) != 1:
-            raise StorageError(f"{path} holds {len(names)} studies ({', '.join(names)}); "
-                               "choose one with --study")
-        study = names[0]
-    elif study not in names:
-        raise StorageError(f"{path} holds no study named {study!r}; it has {', '.join(names)}")
-    return storage, study
-
-
-def _check_record(path: Path) -> None:
-    """Raise a one-line ``StorageError`` unless ``path`` is an archsearch record, before
-    ``SQLiteStorage`` (which makes a record of any empty or foreign SQLite file) opens it:
-    reading a record must not write into a file that is not one."""
-    with path.open("rb") as file:
-        head = file.read(16)
-    if not head:
-        raise StorageError(f"{path} is an empty file, not an archsearch study record")
-    if head != b"SQLite format 3\x00":
-        raise StorageError(f"{path} is not an archsearch study record (not a SQLite database)")
-    try:
-        db = sqlite3.connect(str(path), timeout=30.0)
-        try:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as err:
-        raise StorageError(f"{path} is not an archsearch study record: {err}") from None
-    if "studies" not in tables:
-        raise StorageError(f"{path} is a SQLite database without archsearch's tables, not a "
-                           "study record")
-
-
 def _stored_config(storage: SQLiteStorage, study: str) -> Config | None:
     """The config a study was run from; None for a study made in Python (create_study)."""
     full = storage.load_study(study).config.get("full")
@@ -308,7 +266,7 @@ def _space_formatter(config: Config | None) -> _Formats:
 
 
 def _show(args: argparse.Namespace) -> int:
-    storage, name = _open(args.storage, args.study)
+    storage, name, _ = open_record(args.storage, args.study)
     info = storage.load_study(name)
     trials = storage.trials(name)
     best = None if info.multi_objective else best_of(trials)
@@ -465,7 +423,7 @@ def _export(args: argparse.Namespace) -> int:
     from archsearch.export_formats import parse_formats, prepare_folder, require_extras
 
     formats = parse_formats(args.format)
-    storage, name = _open(args.storage, args.study)
+    storage, name, _ = open_record(args.storage, args.study)
     trials = storage.trials(name)
     info = storage.load_study(name)
     if args.front:

@@ -444,3 +444,50 @@ def open_storage(path: str | Path | None) -> Storage:
     if path is None or str(path) == ":memory:":
         return InMemoryStorage()
     return SQLiteStorage(path)
+
+
+def record_tables(path: Path) -> set[str]:
+    """The tables of the archsearch record at ``path``, read without writing: a one-line
+    ``StorageError`` where ``path`` is missing, empty, not SQLite, or SQLite without
+    archsearch's tables.  Readers (``show``, ``export``, ``report``) call it before
+    ``SQLiteStorage``, which would make a record of any empty or foreign SQLite file."""
+    if not path.is_file():
+        raise StorageError(f"{path} does not exist")
+    with path.open("rb") as file:
+        head = file.read(16)
+    if not head:
+        raise StorageError(f"{path} is an empty file, not a study database")
+    if head != b"SQLite format 3\x00":
+        raise StorageError(f"{path} is not a study database (not a SQLite database)")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise StorageError(f"{path} cannot be read as a study database: {err}") from None
+    if not {"studies", "trials"} <= tables:
+        raise StorageError(f"{path} is not an archsearch study database: a SQLite database "
+                           "without archsearch's tables")
+    return tables
+
+
+def open_record(path: Path, study: str | None) -> tuple[SQLiteStorage, str, set[str]]:
+    """The existing record at ``path`` (checked by ``record_tables`` first), the name of
+    its study ``study`` (or of its only study) and its tables; a one-line ``StorageError``
+    otherwise."""
+    tables = record_tables(path)
+    storage = SQLiteStorage(path)
+    names = storage.study_names()
+    if not names:
+        raise StorageError(f"{path} holds no study")
+    if study is None:
+        if len(names) != 1:
+            raise StorageError(f"{path} holds {len(names)} studies ({', '.join(names)}); "
+                               "choose one with --study")
+        study = names[0]
+    elif study not in names:
+        raise StorageError(f"{path} holds no study named {study!r}; it has {', '.join(names)}")
+    return storage, study, tables

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archsearch.errors import ArchsearchError
+from archsearch.errors import ArchsearchError, StorageError
 from archsearch.report.errors import ReportError
 from archsearch.space.base import SearchSpace
 from archsearch.space.genotype import Genotype
-from archsearch.storage import OneShotEpoch, SQLiteStorage, StudyInfo
+from archsearch.storage import OneShotEpoch, StudyInfo, open_record
 from archsearch.trial import FrozenTrial
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,11 @@ class StudyRecord:
 
 
 def load_study_record(path: Path, study: str | None) -> StudyRecord:
-    tables = _study_tables(path)
-    storage = SQLiteStorage(path)
+    try:  # the record is checked without writing into it, as `show` and `export` do
+        storage, name, tables = open_record(path, study)
+    except StorageError as err:
+        raise ReportError(str(err)) from None
     try:
-        name = _choose_study(path, storage.study_names(), study)
         info = storage.load_study(name)
         trials = storage.trials(name)
         epochs = storage.oneshot_epochs(name) if "oneshot_epochs" in tables else []
@@ -55,42 +54,6 @@ def load_study_record(path: Path, study: str | None) -> StudyRecord:
     genotypes = [t.genotype for t in trials] + [e.genotype for e in epochs]
     space, source = _space(config, genotypes)
     return StudyRecord(path, info, trials, epochs, config, space, source)
-
-
-def _study_tables(path: Path) -> set[str]:
-    """The tables of ``path``, checked to be an archsearch study record's."""
-    if not path.is_file():
-        raise ReportError(f"{path} does not exist")
-    with open(path, "rb") as f:
-        if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-            raise ReportError(f"{path} is not a study database (not an SQLite file) nor an "
-                              "`archsearch bench` output directory")
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            db.close()
-    except sqlite3.Error as err:
-        raise ReportError(f"{path} cannot be read as a study database: {err}") from None
-    if not {"studies", "trials"} <= tables:
-        raise ReportError(f"{path} is an SQLite file but not an archsearch study database "
-                          "(no studies and trials tables)")
-    return tables
-
-
-def _choose_study(path: Path, names: list[str], study: str | None) -> str:
-    if study is not None:
-        if study not in names:
-            raise ReportError(f"{path} holds no study named {study!r}; it has "
-                              f"{', '.join(names) or 'none'}")
-        return study
-    if len(names) != 1:
-        raise ReportError(f"{path} holds {len(names)} studies"
-                          f"{' (' + ', '.join(names) + ')' if names else ''}; name one "
-                          "(--study NAME)")
-    return names[0]
 
 
 def _space(config: Mapping[str, Any] | None,
