@@ -31,13 +31,13 @@ def header(metric: str) -> str:
     return _HEADERS.get(metric) or metric.replace("accuracy", "acc").replace("_", " ")
 
 
-def number(value: float) -> str:
-    """Four significant digits; whole numbers from 100 up with thousands separators."""
+def number(value: float, digits: int = 4) -> str:
+    """``digits`` significant digits; whole numbers from 100 up with thousands separators."""
     if not math.isfinite(value):
         return str(value)
     if value == int(value) and abs(value) >= 100:
         return f"{int(value):,}"
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def si(value: float) -> str:

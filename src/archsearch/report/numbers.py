@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from archsearch.terminal import number
+
 #: Significant digits kept for every number in the page's data.
 DIGITS = 6
 
@@ -34,9 +36,7 @@ def formatted(value: float | None) -> str:
     significant digits (enough to compare with the record)."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    if value == int(value) and abs(value) >= 100:
-        return f"{int(value):,}"
-    return f"{value:.6g}"
+    return number(value, digits=6)
 
 
 def seconds_text(seconds: float) -> str:
