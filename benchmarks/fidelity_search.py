@@ -13,6 +13,8 @@ wall clock each, one thread per search, ``--workers`` searches at once, on ``--d
 
 * ``random``: random search, every cell trained the full ``--epochs``;
 * ``regularized-evolution``: aging evolution (population 10, tournament 3), full training;
+* ``successive-halving``: random architectures in successive-halving brackets (1, 3, 9
+  epochs for the default 9, keep one in 3), promoted trials continuing from checkpoints;
 * ``hyperband``: random architectures in Hyperband brackets (1 to ``--epochs`` epochs,
   eta 3), promoted trials continuing from their checkpoints;
 * ``asha``: random architectures under the ASHA pruner (rungs at 1, 3, 9, ... epochs,
@@ -24,8 +26,9 @@ The chosen cell is the study's best complete trial by validation accuracy (multi
 methods: one trained the full schedule; without any, the best at the most epochs
 reached).  Its table accuracy (``NB201Estimator``: AnalogNAS-Bench's baseline CIFAR-10
 accuracy) and regret against the table's best are reported as mean and standard error
-over seeds.  Resumable: each search is a SQLite study under ``--out``; a rerun continues
-the ones not finished and reports all.
+over seeds, and each method's difference to ``random`` paired by seed.  Resumable: each
+search is a SQLite study under ``--out``; a rerun continues the ones not finished and
+reports all.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.xz"
-METHODS = ("random", "regularized-evolution", "hyperband", "asha", "zero-cost-ranked")
+METHODS = ("random", "regularized-evolution", "successive-halving", "hyperband", "asha",
+           "zero-cost-ranked")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +78,9 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "regularized-evolution":
         return {"strategy": "regularized-evolution",
                 "strategy_params": {"population_size": 10, "sample_size": 3}}
+    if method == "successive-halving":
+        return {"strategy": "random", "scheduler": "successive-halving",
+                "scheduler_params": {"min_epochs": 1, "eta": 3}}
     if method == "hyperband":
         return {"strategy": "random", "scheduler": "hyperband",
                 "scheduler_params": {"min_epochs": 1, "eta": 3}}
@@ -180,8 +187,27 @@ def summarise(results: list[dict[str, Any]], best: float) -> dict[str, Any]:
             "epochs_mean": float(np.mean([r["epochs_trained"] for r in rows])),
             "wall_mean": float(np.mean([r["wall_seconds"] for r in rows])),
             "proxy_seconds_mean": float(np.mean([r["proxy_seconds"] for r in rows])),
+            **_paired_to_random(rows, results),
         }
     return out
+
+
+def _paired_to_random(rows: list[dict[str, Any]], results: list[dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """Mean and standard error of (method - random) table accuracy over the seeds both
+    ran: the seed fixes nothing shared between methods but the data, so pairing only
+    removes the between-seed spread that the data subset causes."""
+    import numpy as np
+
+    random = {r["seed"]: r["table_accuracy"] for r in results
+              if r["method"] == "random" and r["table_accuracy"] is not None}
+    diffs = np.array([r["table_accuracy"] - random[r["seed"]] for r in rows
+                      if r["table_accuracy"] is not None and r["seed"] in random], dtype=float)
+    if (rows and rows[0]["method"] == "random") or diffs.size < 2:
+        return {}
+    return {"vs_random_mean": float(diffs.mean()),
+            "vs_random_stderr": float(diffs.std(ddof=1) / math.sqrt(diffs.size)),
+            "vs_random_seeds": int(diffs.size)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"settings": {k: v for k, v in settings.items() if k != "out"},
                "table_best": best, "methods": summarise(results, best)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'trials':>7} {'epochs':>7}")
+    print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'trials':>7} {'epochs':>7}"
+          f" {'vs random (paired)':>20}")
     for method, row in summary["methods"].items():
+        paired = (f"{row['vs_random_mean']:+.2f} ± {row['vs_random_stderr']:.2f}"
+                  if "vs_random_mean" in row else "-")
         print(f"{method:<22} {row['table_accuracy_mean']:>8.2f} ± "
               f"{row['table_accuracy_stderr']:<5.2f} {row['regret_mean']:>8.2f} "
-              f"{row['trials_mean']:>7.1f} {row['epochs_mean']:>7.0f}")
+              f"{row['trials_mean']:>7.1f} {row['epochs_mean']:>7.0f} {paired:>20}")
     return 0
 
 
