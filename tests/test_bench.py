@@ -61,6 +61,7 @@ def test_bench_writes_every_file(tmp_path: Path, problem: str) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["strategies"]) == ["random", "grid"]
     assert set(summary["strategies"]["random"]["at"]) == {"10"}
+    assert summary["direction"] == "maximize"  # the report reads regrets' sign from it
     # The incumbent's search metric never gets worse.
     assert all(a <= b for r in runs for a, b in zip(r["search"], r["search"][1:], strict=False))
 

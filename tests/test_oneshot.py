@@ -544,7 +544,9 @@ def test_sigkill_during_a_one_shot_run_then_resume(tmp_path: Path,
 
     # (That the resumed search equals an uninterrupted one is checked above.)
     assert main(["run", str(path), "--storage", str(killed)]) == 0
-    assert f"resuming the darts search after epoch {done}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"resuming the darts search after epoch {done}" in out
+    assert "trial 1/1 " in out  # one derived cell, whatever the config's trial budget
     record = SQLiteStorage(killed)
     epochs = record.oneshot_epochs("os")
     assert [e.epoch for e in epochs] == list(range(8))

@@ -161,3 +161,24 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("hello, this is not a database" * 100)
     with pytest.raises(StorageError, match="not an archsearch SQLite record"):
         SQLiteStorage(bad)
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "shop.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)")
+        db.execute("INSERT INTO orders (item) VALUES ('tea')")
+    db.close()
+    with pytest.raises(StorageError, match="database of something else .*orders.*new or empty"):
+        SQLiteStorage(other)
+    with sqlite3.connect(other) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        journal = db.execute("PRAGMA journal_mode").fetchone()[0]
+    db.close()
+    assert tables == {"orders"} and version == 0 and journal == "delete"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # an empty SQLite file becomes a record
+    SQLiteStorage(empty).close()

@@ -152,7 +152,7 @@ def summarise(runs: Sequence[dict[str, Any]], oracle: TableOptimum, budget: int,
     out: dict[str, Any] = {"oracle": {"best_search": oracle.val,
                                       "test_of_best_search": oracle.test_at_best_val,
                                       "best_test": oracle.best_test},
-                           "budget": budget, "strategies": {}}
+                           "budget": budget, "direction": direction, "strategies": {}}
     for name in dict.fromkeys(r["strategy"] for r in runs):
         mine = [r for r in runs if r["strategy"] == name]
         search = sign * (oracle.val - np.array([_pad(r["search"], budget) for r in mine]))

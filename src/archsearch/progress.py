@@ -15,6 +15,7 @@ from rich.progress import (
 )
 
 from archsearch.loop import Budget
+from archsearch.strategy.base import Strategy
 from archsearch.study import Study
 from archsearch.trial import FrozenTrial, TrialState
 
@@ -31,8 +32,11 @@ class StudyProgress:
             TextColumn("left"), TimeRemainingColumn(),
             console=console, transient=False,
         )
+        total = budget.trials
+        if type(study.strategy).driver is not Strategy.driver and total is not None:
+            total = min(total, 1)  # a one-shot search trains a supernet, then evaluates one cell
         self._task = self._progress.add_task(
-            "search", total=budget.trials, completed=study.n_evaluated, best=self._best_text())
+            "search", total=total, completed=study.n_evaluated, best=self._best_text())
 
     def _best_text(self) -> str:
         if self.study.multi_objective:

@@ -278,14 +278,32 @@ class SQLiteStorage(Storage):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open {self.path} as a SQLite record: {err}") from None
+        try:
+            self._refuse_foreign()  # before the first write: WAL mode is kept in the file
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is safe against a killed process (only a power cut can lose the
             # last commits), and keeps a commit per trial cheap.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
         except sqlite3.DatabaseError as err:
+            self._db.close()
             raise StorageError(f"{self.path} is not an archsearch SQLite record: {err}") from None
+        except BaseException:
+            self._db.close()
+            raise
         self._infos: dict[str, StudyInfo] = {}
+
+    def _refuse_foreign(self) -> None:
+        """A SQLite database with tables but none of archsearch's is someone else's:
+        refused, unchanged (an empty one becomes a record)."""
+        tables = {row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "studies" not in tables:
+            raise StorageError(f"{self.path} is a SQLite database of something else (tables "
+                               f"{', '.join(sorted(tables)[:5])}), not an archsearch record; "
+                               "give a new or empty file")
 
     def _upgrade(self) -> None:
         """Create the tables, or bring an older record's to ``SCHEMA_VERSION``: in one
@@ -450,7 +468,7 @@ def record_tables(path: Path) -> set[str]:
     """The tables of the archsearch record at ``path``, read without writing: a one-line
     ``StorageError`` where ``path`` is missing, empty, not SQLite, or SQLite without
     archsearch's tables.  Readers (``show``, ``export``, ``report``) call it before
-    ``SQLiteStorage``, which would make a record of any empty or foreign SQLite file."""
+    ``SQLiteStorage``, which would make a record of an empty file."""
     if not path.is_file():
         raise StorageError(f"{path} does not exist")
     with path.open("rb") as file:

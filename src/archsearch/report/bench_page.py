@@ -2,9 +2,10 @@
 their bands (mean ± standard error over seeds), a table of the runs, and the summary.
 
 ``runs.jsonl`` holds each run's incumbent after every query; regrets are taken against
-``summary.json``'s oracle exactly as ``archsearch.bench.summarise`` takes them.  The
-summary does not store the table's direction, so it is read off the curves: an incumbent
-above the best value means the metric is minimised."""
+``summary.json``'s oracle exactly as ``archsearch.bench.summarise`` takes them, in the
+summary's ``direction``.  Folders written before the summary stored it (archsearch 0.2)
+have it read off the curves: an incumbent above the best value means the metric is
+minimised."""
 
 from __future__ import annotations
 
@@ -122,7 +123,10 @@ def _regrets(runs: Sequence[dict[str, Any]], summary: dict[str, Any], budget: in
         return out
     oracle = summary["oracle"]
     searched = [v for r in runs for v in r["search"] if v is not None and math.isfinite(v)]
-    sign = -1.0 if any(v > oracle["best_search"] + 1e-12 for v in searched) else 1.0
+    if summary.get("direction") in ("maximize", "minimize"):
+        sign = 1.0 if summary["direction"] == "maximize" else -1.0
+    else:
+        sign = -1.0 if any(v > oracle["best_search"] + 1e-12 for v in searched) else 1.0
     for kind, key, best in (("search regret", "search", oracle["best_search"]),
                             ("test regret", "test", oracle["test_of_best_search"])):
         out[kind] = {s: sign * (float(best) - np.array(

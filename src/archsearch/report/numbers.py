@@ -21,14 +21,14 @@ def rounded(value: Any, digits: int = DIGITS) -> float | int | None:
     if isinstance(value, int):
         return value
     try:
-        number = float(value)
+        real = float(value)
     except (TypeError, ValueError):
         return None
-    if not math.isfinite(number):
+    if not math.isfinite(real):
         return None
-    if number == int(number) and abs(number) < 2**53:
-        return int(number)
-    return float(f"{number:.{digits}g}")
+    if real == int(real) and abs(real) < 2**53:
+        return int(real)
+    return float(f"{real:.{digits}g}")
 
 
 def formatted(value: float | None) -> str:
