@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="epochs per search (146: random's mean in the wall-clock search)")
     parser.add_argument("--replicates", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-epochs", type=int, default=1,
+                        help="the first rung's epochs (must be one of the saved fidelities)")
+    parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--bootstrap", type=int, default=0,
                         help="resamples of the cells (0: none); replicates are then per resample")
     return parser.parse_args(argv)
@@ -65,16 +68,18 @@ def load_curves(folder: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
     return accuracy, np.concatenate([c["val_accuracy"] for c in chunks])
 
 
-def brackets(method: str, full: int) -> list[list[tuple[int, int]]]:
+def brackets(method: str, full: int, min_epochs: int = 1, eta: int = 3
+             ) -> list[list[tuple[int, int]]]:
     """Each bracket as (cells, epochs) per rung, in the order the method runs them."""
     from archsearch.fidelity.brackets import hyperband_brackets
 
-    every = [[(r.configs, r.epochs) for r in b.rungs] for b in hyperband_brackets(1, full, 3)]
+    every = [[(r.configs, r.epochs) for r in b.rungs]
+             for b in hyperband_brackets(min_epochs, full, eta)]
     return every[:1] if method == "successive-halving" else every
 
 
 def replay(method: str, accuracy: dict[int, np.ndarray], truth: np.ndarray, budget: int,
-           permutation: np.ndarray) -> float:
+           permutation: np.ndarray, min_epochs: int = 1, eta: int = 3) -> float:
     """The table accuracy of one replicate's answer (NaN: no cell reached full training)."""
     full = max(accuracy)
     order = iter(permutation)
@@ -82,7 +87,7 @@ def replay(method: str, accuracy: dict[int, np.ndarray], truth: np.ndarray, budg
         cells = [next(order) for _ in range(budget // full)]
         return float(truth[max(cells, key=lambda c: accuracy[full][c])])
     done: list[int] = []  # cells trained the full schedule
-    left, plan, turn = budget, brackets(method, full), 0
+    left, plan, turn = budget, brackets(method, full, min_epochs, eta), 0
     while True:
         rungs = plan[turn % len(plan)]
         turn += 1
@@ -105,10 +110,12 @@ METHODS = ("random", "successive-halving", "hyperband")
 
 
 def replicate_means(accuracy: dict[int, np.ndarray], truth: np.ndarray, budget: int,
-                    replicates: int, rng: np.random.Generator) -> np.ndarray:
+                    replicates: int, rng: np.random.Generator, min_epochs: int = 1,
+                    eta: int = 3) -> np.ndarray:
     """Per method, the mean answer over ``replicates`` shared cell orders, and the mean paired
     difference to random (rows: methods; columns: mean, stderr, difference, its stderr)."""
-    answers = np.array([[replay(m, accuracy, truth, budget, order) for m in METHODS]
+    answers = np.array([[replay(m, accuracy, truth, budget, order, min_epochs, eta)
+                         for m in METHODS]
                         for order in (rng.permutation(truth.size) for _ in range(replicates))])
     rows = []
     for column in range(len(METHODS)):
@@ -124,9 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     accuracy, truth = load_curves(args.curves)
     rng = np.random.default_rng(args.seed)
+    if args.min_epochs not in accuracy:
+        raise SystemExit(f"fidelity_replay: --min-epochs must be a saved fidelity "
+                         f"{sorted(accuracy)}, got {args.min_epochs}")
     print(f"{truth.size} cells, fidelities {sorted(accuracy)} epochs, budget {args.budget} "
-          f"epochs, {args.replicates} replicates (seed {args.seed})")
-    these = replicate_means(accuracy, truth, args.budget, args.replicates, rng)
+          f"epochs, brackets from {args.min_epochs} epochs with eta {args.eta}, "
+          f"{args.replicates} replicates (seed {args.seed})")
+    these = replicate_means(accuracy, truth, args.budget, args.replicates, rng,
+                            args.min_epochs, args.eta)
     spread = np.zeros_like(these)
     if args.bootstrap:
         print(f"and {args.bootstrap} resamples of the {truth.size} cells")
@@ -134,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.bootstrap):
             pick = rng.choice(truth.size, truth.size, replace=True)
             resampled.append(replicate_means({k: v[pick] for k, v in accuracy.items()},
-                                             truth[pick], args.budget, args.replicates, rng))
+                                             truth[pick], args.budget, args.replicates, rng,
+                                             args.min_epochs, args.eta))
         spread = np.array(resampled).std(axis=0, ddof=1)
     rows: dict[str, Any] = {}
     print(f"{'method':<20} {'table acc':>14} {'vs random (paired)':>20}"

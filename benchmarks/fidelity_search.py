@@ -20,7 +20,11 @@ wall clock each, one thread per search, ``--workers`` searches at once, on ``--d
 * ``asha``: random architectures under the ASHA pruner (rungs at 1, 3, 9, ... epochs,
   keep one in 3);
 * ``zero-cost-ranked``: ``--pool`` random cells scored by ``--proxy`` at initialisation
-  (its seconds inside the budget), then trained fully from the best score down.
+  (its seconds inside the budget), then trained fully from the best score down;
+* ``successive-halving-data`` and ``hyperband-data``: the same brackets over shares of the
+  training images instead of epochs (1/9, 1/3, all, eta 3), every rung the whole
+  ``--epochs`` schedule afresh on a nested subset.  Their ``epochs`` count epochs of the
+  full training set: an epoch on a third of it is a third.
 
 The chosen cell is the study's best complete trial by validation accuracy (multi-fidelity
 methods: one trained the full schedule; without any, the best at the most epochs
@@ -46,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.xz"
 METHODS = ("random", "regularized-evolution", "successive-halving", "hyperband", "asha",
-           "zero-cost-ranked")
+           "zero-cost-ranked", "successive-halving-data", "hyperband-data")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +91,9 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "asha":
         return {"strategy": "random", "scheduler": "asha",
                 "scheduler_params": {"min_resource": 1, "reduction_factor": 3}}
+    if method in ("successive-halving-data", "hyperband-data"):
+        return {"strategy": "random", "scheduler": method.removesuffix("-data"),
+                "scheduler_params": {"eta": 3, "resource": "data", "min_fraction": 1 / 9}}
     if method == "zero-cost-ranked":
         return {"strategy": "zero-cost-ranked",
                 "strategy_params": {"proxy": args.proxy, "pool": args.pool}}
@@ -103,8 +110,11 @@ def _chosen(study: Any) -> Any:
     reached = [t for t in study.trials if t.curve and t.state is not TrialState.FAILED]
     if not reached:
         return None
-    most = max(t.epochs_trained for t in reached)
-    return max((t for t in reached if t.epochs_trained == most),
+    def budget(t: Any) -> tuple[float, int]:
+        return (1.0 if t.data_fraction is None else t.data_fraction, t.epochs_trained)
+
+    most = max(budget(t) for t in reached)
+    return max((t for t in reached if budget(t) == most),
                key=lambda t: t.curve[-1]["val_accuracy"])
 
 
@@ -154,7 +164,9 @@ def run_search(task: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "method": method, "seed": seed, "wall_seconds": wall,
         "trials": len(study.trials),
-        "epochs_trained": sum(t.epochs_trained for t in study.trials),
+        # Epochs of the whole training set: a curve entry is one epoch of its run's data.
+        "epochs_trained": round(sum(float(e.get("data_fraction", 1.0))
+                                    for t in study.trials for e in t.curve), 2),
         "complete": sum(1 for t in study.trials if t.state.value == "complete"),
         "pruned": sum(1 for t in study.trials if t.state.value == "pruned"),
         "chosen": None if chosen is None else chosen.number,
@@ -183,7 +195,11 @@ def summarise(results: list[dict[str, Any]], best: float) -> dict[str, Any]:
             "table_accuracy_stderr": float(np.nanstd(acc, ddof=1) / math.sqrt(n)) if n > 1
             else math.nan,
             "regret_mean": best - float(np.nanmean(acc)) if n else math.nan,
+            "table_accuracy_median": float(np.nanmedian(acc)) if n else math.nan,
+            "table_accuracy_worst": float(np.nanmin(acc)) if n else math.nan,
             "trials_mean": float(np.mean([r["trials"] for r in rows])),
+            # Trained the full schedule: the only candidates for the answer.
+            "complete_mean": float(np.mean([r["complete"] for r in rows])),
             "epochs_mean": float(np.mean([r["epochs_trained"] for r in rows])),
             "wall_mean": float(np.mean([r["wall_seconds"] for r in rows])),
             "proxy_seconds_mean": float(np.mean([r["proxy_seconds"] for r in rows])),
@@ -195,8 +211,9 @@ def summarise(results: list[dict[str, Any]], best: float) -> dict[str, Any]:
 def _paired_to_random(rows: list[dict[str, Any]], results: list[dict[str, Any]]
                       ) -> dict[str, Any]:
     """Mean and standard error of (method - random) table accuracy over the seeds both
-    ran: the seed fixes nothing shared between methods but the data, so pairing only
-    removes the between-seed spread that the data subset causes."""
+    ran.  A seed is the study seed, so every method draws the same stream of random
+    proposals (the data subset is the same for all seeds): pairing removes the spread
+    that the luck of those proposals causes, not the training noise."""
     import numpy as np
 
     random = {r["seed"]: r["table_accuracy"] for r in results
@@ -242,14 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"settings": {k: v for k, v in settings.items() if k != "out"},
                "table_best": best, "methods": summarise(results, best)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'trials':>7} {'epochs':>7}"
-          f" {'vs random (paired)':>20}")
+    print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'median':>7} {'worst':>7}"
+          f" {'trials':>7} {'to end':>7} {'epochs':>7} {'vs random (paired)':>20}")
     for method, row in summary["methods"].items():
         paired = (f"{row['vs_random_mean']:+.2f} ± {row['vs_random_stderr']:.2f}"
                   if "vs_random_mean" in row else "-")
         print(f"{method:<22} {row['table_accuracy_mean']:>8.2f} ± "
               f"{row['table_accuracy_stderr']:<5.2f} {row['regret_mean']:>8.2f} "
-              f"{row['trials_mean']:>7.1f} {row['epochs_mean']:>7.0f} {paired:>20}")
+              f"{row['table_accuracy_median']:>7.2f} {row['table_accuracy_worst']:>7.2f} "
+              f"{row['trials_mean']:>7.1f} {row['complete_mean']:>7.1f} "
+              f"{row['epochs_mean']:>7.0f} {paired:>20}")
     return 0
 
 

@@ -104,7 +104,8 @@ def _interrupt_after(study: archsearch.Study, reports: int) -> None:
     study.report = report  # type: ignore[method-assign]
 
 
-def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | None) -> list:
+def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | None,
+                   resource: str = "epochs") -> list:
     """A Hyperband study of 15 trials; with ``stop_after``, the first run is interrupted
     after that many jobs' results (KeyboardInterrupt from a callback-like estimator hook),
     then a fresh study resumes it."""
@@ -113,7 +114,7 @@ def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | No
     executor = ProcessExecutor(workers=workers) if workers > 1 else None
 
     def make() -> archsearch.Study:
-        return _study(folder, HyperbandDriver(min_epochs=1, eta=3), log=False)
+        return _study(folder, HyperbandDriver(min_epochs=1, eta=3, resource=resource), log=False)
 
     study = make()
     if stop_after is not None:
@@ -124,19 +125,97 @@ def _hyperband_run(tmp_path: Path, name: str, workers: int, stop_after: int | No
         study = make()
         executor = ProcessExecutor(workers=workers) if workers > 1 else None
     study.optimize(trials=15, executor=executor)
-    summary = _summary(study)
+    summary = [(*row, len(t.curve)) for row, t in zip(_summary(study), study.trials, strict=True)]
     study.close()
     return summary
 
 
+@pytest.mark.parametrize("resource", ["epochs", "data"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_an_interrupted_hyperband_study_resumes_exactly(tmp_path: Path, workers: int) -> None:
-    straight = _hyperband_run(tmp_path, "straight", workers, None)
+def test_an_interrupted_hyperband_study_resumes_exactly(tmp_path: Path, workers: int,
+                                                        resource: str) -> None:
+    straight = _hyperband_run(tmp_path, "straight", workers, None, resource)
     for stop_after in (4, 11):
-        resumed = _hyperband_run(tmp_path, f"stopped{stop_after}", workers, stop_after)
+        resumed = _hyperband_run(tmp_path, f"stopped{stop_after}", workers, stop_after, resource)
         assert resumed == straight
     if workers == 2:  # the order jobs finish in does not change the record
-        assert straight == _hyperband_run(tmp_path, "serial", 1, None)
+        assert straight == _hyperband_run(tmp_path, "serial", 1, None, resource)
+
+
+# -- the data fraction as the resource ---------------------------------------------------
+def test_successive_halving_on_data_fractions_trains_each_rung_afresh(tmp_path: Path) -> None:
+    """min_fraction 1/9, eta 3: 9 trials on 1/9 of the data, the best 3 on 1/3, the best
+    one on all of it; every rung a whole new schedule, every run kept in the curve."""
+    driver = SuccessiveHalvingDriver(eta=3, resource="data")
+    assert driver.data_units == 9
+    study = _study(tmp_path, driver)
+    study.optimize(trials=9)
+    trials = study.trials
+    fractions = [sorted({e["data_fraction"] for e in t.curve}) for t in trials]
+    assert sorted(map(len, fractions)) == [1] * 6 + [2] * 2 + [3]
+    assert all(f == [1 / 9, 1 / 3, 1.0][:len(f)] for f in fractions)
+    promoted = {t.number for t in trials if len(t.curve) > 9}
+    at_ninth = {t.number: t.curve[8]["val_accuracy"] for t in trials}  # the end of run 1
+    assert promoted == set(sorted(at_ninth, key=lambda n: -at_ninth[n])[:3])
+    for t in trials:
+        assert len(t.curve) == 9 * len({e["data_fraction"] for e in t.curve})
+        log = (tmp_path / "logs" / f"trial-{t.number}.data.log").read_text().split("\n")
+        runs = [line.split() for line in log if line]
+        assert [int(e) for _, e in runs] == list(range(1, 10)) * (len(t.curve) // 9)
+        assert not (tmp_path / "logs" / f"trial-{t.number}.log").exists()  # no epoch jobs
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(done) == 1 and done[0].metrics["data_fraction"] == 1.0
+    assert "test_accuracy" in done[0].metrics
+    assert not any((tmp_path / "s.db.checkpoints").rglob("*.pt"))
+    for t in trials:  # the last run alone, for the displays
+        assert t.data_fraction == t.curve[-1]["data_fraction"]
+        assert t.last_run == t.curve[-9:] and [p["epoch"] for p in t.last_run] == list(range(1, 10))
+    study.close()
+
+
+def test_show_prints_the_last_runs_share_of_the_data(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from archsearch.cli import main
+
+    study = _study(tmp_path, SuccessiveHalvingDriver(eta=3, resource="data"))
+    study.optimize(trials=9)
+    study.close()
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "s.db")]) == 0
+    text = capsys.readouterr().out
+    assert "epochs" in text
+    assert text.count("0.111x 9 ") == 6 and text.count("0.333x 9 ") == 2
+    assert text.count(" 1x 9 ") == 2  # the complete trial's row, and its curve below
+
+
+def test_the_report_draws_each_trials_last_run_once(tmp_path: Path) -> None:
+    from archsearch.report.training_figures import learning_curves_figure
+
+    study = _study(tmp_path, SuccessiveHalvingDriver(eta=3, resource="data"), db=None)
+    study.optimize(trials=9)
+    figure, note = learning_curves_figure(study.trials, study.objectives[0])
+    study.close()
+    assert figure is not None and note == "all 9 trials that trained in epochs"
+    xs = [x for trace in figure["data"] for x in trace["x"]]
+    runs = " ".join("|" if x is None else str(int(x)) for x in xs).split("|")
+    assert [r.split() for r in runs if r.strip()] == [[str(e) for e in range(1, 10)]] * 9
+
+
+def test_the_data_resource_needs_an_estimator_that_trains_on_a_fraction(tmp_path: Path) -> None:
+    study = archsearch.create_study(Grid(), scheduler="hyperband",
+                                    scheduler_params={"resource": "data"})
+    with pytest.raises(ConfigError, match="resource 'data'"):
+        study.optimize(lambda g: 1.0, trials=3)
+    with pytest.raises(ConfigError, match="min_fraction is the smallest budget"):
+        archsearch.create_study(Grid(), scheduler="hyperband", scheduler_params={
+            "min_fraction": 0.25})
+    with pytest.raises(ConfigError, match="resource must be one of epochs, data"):
+        archsearch.create_study(Grid(), scheduler="hyperband",
+                                scheduler_params={"resource": "images"})
+    with pytest.raises(ConfigError, match="min_fraction must be in"):
+        archsearch.create_study(Grid(), scheduler="hyperband",
+                                scheduler_params={"resource": "data", "min_fraction": 0})
+    assert HyperbandDriver(resource="data", min_fraction=0.3).data_units == 3
 
 
 # -- pruners in the ask/tell loop ------------------------------------------------------
@@ -310,11 +389,10 @@ def test_schedulers_are_named_in_the_registry(tmp_path: Path) -> None:
 
 
 # -- real training -----------------------------------------------------------------------
-@pytest.mark.parametrize("workers", [1, 2])
-def test_hyperband_from_a_config_trains_real_networks_and_continues_them(
-        tmp_path: Path, workers: int) -> None:
-    """A YAML config with a scheduler, real training on digits, in worker processes when
-    ``workers`` is 2: promoted trials continue from checkpoints written by the workers."""
+def _digits_run(tmp_path: Path, epochs: int, scheduler: dict[str, object],
+                *options: str) -> list:
+    """``archsearch run`` of a YAML config (4 chain networks, real training on digits)
+    with ``scheduler``; the trials of its record."""
     import yaml
 
     from archsearch.cli import main
@@ -324,18 +402,29 @@ def test_hyperband_from_a_config_trains_real_networks_and_continues_them(
         "data": "digits",
         "space": {"name": "chain", "max_depth": 2, "widths": [8, 16]},
         "strategy": "random",
-        "estimator": {"name": "training", "epochs": 4, "batch_size": 64, "latency_repeats": 1},
-        "scheduler": {"name": "successive-halving", "min_epochs": 1, "eta": 2},
+        "estimator": {"name": "training", "epochs": epochs, "batch_size": 64,
+                      "latency_repeats": 1},
+        "scheduler": scheduler,
     }
     path = tmp_path / "hb.yaml"
     path.write_text(yaml.safe_dump(config))
     db = tmp_path / "hb.db"
-    assert main(["run", str(path), "--storage", str(db), "--workers", str(workers)]) == 0
+    assert main(["run", str(path), "--storage", str(db), *options]) == 0
     study = archsearch.create_study(  # reopen the record to read it
         "chain", space_params={"max_depth": 2, "widths": [8, 16]}, storage=db, name="hb",
         seed=1)
     trials = study.trials
     study.close()
+    return trials
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_hyperband_from_a_config_trains_real_networks_and_continues_them(
+        tmp_path: Path, workers: int) -> None:
+    """A YAML config with a scheduler, real training on digits, in worker processes when
+    ``workers`` is 2: promoted trials continue from checkpoints written by the workers."""
+    trials = _digits_run(tmp_path, 4, {"name": "successive-halving", "min_epochs": 1, "eta": 2},
+                         "--workers", str(workers))
     # eta 2 over 1..4 epochs: 4 at 1 epoch, 2 at 2, 1 at 4.
     assert sorted(t.epochs_trained for t in trials) == [1, 1, 2, 4]
     assert [t.state.value for t in trials].count("complete") == 1
@@ -343,6 +432,22 @@ def test_hyperband_from_a_config_trains_real_networks_and_continues_them(
     assert [p["epoch"] for p in done.curve] == [1.0, 2.0, 3.0, 4.0]
     assert "test_accuracy" in done.metrics and 0 <= done.metrics["val_accuracy"] <= 1
     assert not any((tmp_path / "hb.db.checkpoints").rglob("*.pt"))
+
+
+def test_successive_halving_on_data_from_a_config_trains_real_networks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``resource: data`` in YAML, real training on digits: 4 networks on a quarter of the
+    training rows, the best 2 on half, the best one on all of them, 2 epochs each run."""
+    trials = _digits_run(tmp_path, 2, {"name": "successive-halving", "eta": 2,
+                                       "resource": "data", "min_fraction": 0.25})
+    out = capsys.readouterr().out
+    assert out.count("pruned at 0.25 of the data") == 2
+    assert out.count("pruned at 0.5 of the data") == 1
+    runs = sorted(tuple(e["data_fraction"] for e in t.curve[1::2]) for t in trials)
+    assert runs == [(0.25,), (0.25,), (0.25, 0.5), (0.25, 0.5, 1.0)]
+    done = next(t for t in trials if t.state is TrialState.COMPLETE)
+    assert "test_accuracy" in done.metrics and done.metrics["data_fraction"] == 1.0
+    assert all("test_accuracy" not in t.metrics for t in trials if t is not done)
 
 
 def test_an_objective_missing_from_the_curve_is_a_config_error(tmp_path: Path) -> None:
@@ -353,6 +458,7 @@ def test_an_objective_missing_from_the_curve_is_a_config_error(tmp_path: Path) -
 
 
 KILL_SCRIPT = """
+import json
 import sys
 import archsearch
 from archsearch.execution.processes import ProcessExecutor
@@ -360,7 +466,8 @@ from curve_estimator import CurveEstimator
 from test_schedulers import Grid
 study = archsearch.create_study(Grid(), strategy="regularized-evolution", seed=5,
                                 estimator=CurveEstimator(epochs=9, seconds=float(sys.argv[3])),
-                                storage=sys.argv[1], scheduler=sys.argv[4])
+                                storage=sys.argv[1], scheduler=sys.argv[4],
+                                scheduler_params=json.loads(sys.argv[5]))
 workers = int(sys.argv[2])
 study.optimize(trials=20, executor=ProcessExecutor(workers=workers) if workers > 1 else None)
 """
@@ -375,7 +482,8 @@ def _record(db: Path) -> list[tuple]:
         return []
 
 
-@pytest.mark.parametrize("scheduler", ["hyperband", "successive-halving", "asha"])
+@pytest.mark.parametrize("scheduler", ["hyperband", "successive-halving", "asha",
+                                       "hyperband:data"])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: str,
                                                     workers: int) -> None:
@@ -384,7 +492,8 @@ def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: 
     (regularized evolution) sees the same trials in the same order.  ASHA with two
     workers decides on the trials that happen to have finished, so no two runs of it
     agree; there the resumed run must keep every trial the killed one finished, as it
-    was, and finish the rest by the same rules."""
+    was, and finish the rest by the same rules.  ``hyperband:data`` is Hyperband over
+    data fractions."""
     import os
     import signal
     import subprocess
@@ -395,13 +504,16 @@ def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: 
         [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     straight, killed = tmp_path / "straight.db", tmp_path / "killed.db"
 
+    name, _, resource = scheduler.partition(":")
+    params = json.dumps({"resource": resource} if resource else {})
+
     def run(db: Path, seconds: str) -> None:
         subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(db), str(workers), seconds,
-                        scheduler], check=True, timeout=120, env=env)
+                        name, params], check=True, timeout=120, env=env)
 
     run(straight, "0")
     child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(workers),
-                              "0.02", scheduler], env=env)
+                              "0.02", name, params], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and sum(
             r[4] is not None for r in _record(killed)) < 11:  # inside the first bracket's rungs

@@ -164,6 +164,19 @@ def test_a_checkpoint_is_read_with_weights_only(tmp_path: Path) -> None:
         est.evaluate(CONV, TrialContext(0, SEED, epochs=1, checkpoint=other))
 
 
+def _count_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch sizes the loss is computed on from now on, one entry per step."""
+    seen: list[int] = []
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def counting(logits: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append(logits.shape[0])
+        return cross_entropy(logits, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", counting)
+    return seen
+
+
 def test_train_fraction_trains_on_a_fixed_stratified_subset(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="train_fraction"):
@@ -176,14 +189,7 @@ def test_train_fraction_trains_on_a_fixed_stratified_subset(monkeypatch: pytest.
     per_class, kept = torch.bincount(data.y_fit), torch.bincount(data.y_fit[rows])
     assert ((kept - 0.25 * per_class).abs() <= 1).all()
 
-    seen: list[int] = []
-    cross_entropy = torch.nn.functional.cross_entropy
-
-    def counting(logits: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        seen.append(logits.shape[0])
-        return cross_entropy(logits, *args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "cross_entropy", counting)
+    seen = _count_rows(monkeypatch)
     small = est.evaluate(CONV, TrialContext(0, SEED))
     assert sum(seen) == len(rows) // 32 * 32  # one epoch of whole batches of 32
     again = est.evaluate(CONV, TrialContext(0, SEED))
@@ -192,3 +198,54 @@ def test_train_fraction_trains_on_a_fixed_stratified_subset(monkeypatch: pytest.
     full = estimator(epochs=1).evaluate(CONV, TrialContext(0, SEED))
     assert sum(seen) == data.y_fit.shape[0] // 32 * 32
     assert full.metrics["train_loss"] != small.metrics["train_loss"]
+
+
+def test_nested_subsets_keep_every_class_and_grow_by_adding_rows() -> None:
+    import numpy as np
+
+    from archsearch.data import nested_subset
+
+    y = np.repeat(np.arange(4), [40, 10, 3, 1])
+    small, large = nested_subset(y, 1 / 9, 5), nested_subset(y, 1 / 3, 5)
+    assert set(small) <= set(large) and list(large) == sorted(large)
+    assert np.bincount(y[small], minlength=4).tolist() == [4, 1, 1, 1]  # at least one each
+    assert np.bincount(y[large], minlength=4).tolist() == [13, 3, 1, 1]
+    assert nested_subset(y, 1.0, 5).tolist() == list(range(y.size))
+    assert not np.array_equal(nested_subset(y, 1 / 3, 6), large)  # the seed chooses
+    with pytest.raises(ValueError, match="fraction must be in"):
+        nested_subset(y, 0.0, 5)
+
+
+def test_a_data_fraction_trains_the_whole_schedule_on_nested_rows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    est = estimator(epochs=2, train_fraction=0.5)
+    assert est.data_fidelity
+    data = est._data()
+    half, third, ninth = (est._fit_rows(data, f) for f in (None, 1 / 3, 1 / 9))
+    assert half is not None and third is not None and ninth is not None
+    assert set(ninth.tolist()) <= set(third.tolist()) <= set(half.tolist())
+    assert torch.equal(est._fit_rows(data, 1.0), half)
+
+    seen = _count_rows(monkeypatch)
+    result = est.evaluate(CONV, TrialContext(0, SEED, data_fraction=1 / 3))
+    assert sum(seen) == 2 * (len(third) // 32 * 32)  # both epochs, on a third of the rows
+    assert set(result.metrics) == PARTIAL | {"data_fraction"}  # no test set, no latency
+    assert [e["data_fraction"] for e in result.curve] == [1 / 3, 1 / 3]
+    assert [e["epoch"] for e in result.curve] == [1.0, 2.0]
+    again = est.evaluate(CONV, TrialContext(0, SEED, data_fraction=1 / 3))
+    assert untimed(dict(result.metrics)) == untimed(dict(again.metrics))
+    whole = est.evaluate(CONV, TrialContext(0, SEED, data_fraction=1.0))
+    assert "test_accuracy" in whole.metrics and whole.metrics["data_fraction"] == 1.0
+
+
+def test_a_data_fraction_is_a_new_run_not_a_continuation(tmp_path: Path) -> None:
+    est = estimator(epochs=2)
+    for context, words in [
+        (TrialContext(0, SEED, data_fraction=0.5, epochs=1), "does not combine"),
+        (TrialContext(0, SEED, data_fraction=0.5, checkpoint=str(tmp_path / "c.pt")),
+         "does not combine"),
+        (TrialContext(0, SEED, data_fraction=0.0), r"data_fraction must be in \(0, 1\]"),
+        (TrialContext(0, SEED, data_fraction=1.5), r"data_fraction must be in \(0, 1\]"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            est.evaluate(CONV, context)

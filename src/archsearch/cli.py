@@ -300,7 +300,7 @@ def _show(args: argparse.Namespace) -> int:
                   + (", constraints " + ", ".join(_bound_text(b) for b in info.constraints)
                      if info.constraints else ""), markup=False)
     # Epochs and a sparkline per trial where a scheduler gave trials different epochs.
-    curves = len({t.epochs_trained for t in shown if t.curve}) > 1
+    curves = len({(t.epochs_trained, t.data_fraction) for t in shown if t.curve}) > 1
     curve_metric = info.objective if any(info.objective in p for t in shown for p in t.curve) \
         else "val_accuracy"
     headers = ["#", "state", *[header(m) for m in goals], *[header(m) for m in extra],
@@ -360,7 +360,7 @@ def _cost_metrics(trials: Sequence[FrozenTrial], goals: Sequence[str]) -> list[s
 
 
 def _curve_span(t: FrozenTrial, metric: str) -> str:
-    values = [p[metric] for p in t.curve if metric in p]
+    values = [p[metric] for p in t.last_run if metric in p]
     return f"{_fmt(values[0])} to {_fmt(values[-1])}" if values else ""
 
 
@@ -406,8 +406,9 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 def _curve_text(t: FrozenTrial, metric: str) -> str:
     """Epochs trained and a sparkline of ``metric`` at up to 8 epochs spread over the
-    curve, first and last included (low to high: ▁ to █)."""
-    values = [p[metric] for p in t.curve if metric in p]
+    curve, first and last included (low to high: ▁ to █); of the last run only, headed by
+    its share of the data, for a trial run on data fractions."""
+    values = [p[metric] for p in t.last_run if metric in p]
     if not values:
         return ""
     if len(values) > 8:
@@ -415,7 +416,8 @@ def _curve_text(t: FrozenTrial, metric: str) -> str:
     low, high = min(values), max(values)
     span = high - low or 1.0
     bars = "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values)
-    return f"{t.epochs_trained} {bars}"
+    fraction = "" if t.data_fraction is None else f"{t.data_fraction:.3g}x "
+    return f"{fraction}{t.epochs_trained} {bars}"
 
 
 def _export(args: argparse.Namespace) -> int:

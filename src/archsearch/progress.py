@@ -58,7 +58,9 @@ class StudyProgress:
                               zip(study.objectives, trial.values or (), strict=False))
             if trial.state is TrialState.PRUNED:  # no objective values: its last epoch's
                 value = trial.metrics.get(study.objective)
-                goals = f"[dim]pruned at epoch {trial.epochs_trained}[/dim]" + (
+                where = (f"epoch {trial.epochs_trained}" if trial.data_fraction is None
+                         else f"{trial.data_fraction:.3g} of the data")
+                goals = f"[dim]pruned at {where}[/dim]" + (
                     "" if value is None else f"  {study.objective} {value:.4g}")
             status = goals + extra + ("" if trial.feasible else "  [yellow]infeasible[/yellow]")
         if trial.cached:

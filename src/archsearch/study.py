@@ -349,14 +349,16 @@ class Study:
         if self._checkpoints is not None:
             Path(self.checkpoint_path(number)).unlink(missing_ok=True)
 
-    def context(self, trial: FrozenTrial, attempt: int = 0,
-                epochs: int | None = None) -> TrialContext:
+    def context(self, trial: FrozenTrial, attempt: int = 0, epochs: int | None = None,
+                data_fraction: float | None = None) -> TrialContext:
         """The trial's seed derives from the study seed and its number: a rerun after a
         crash, or a retry after a lost worker, trains the same network.  ``epochs`` asks
-        for training up to that epoch only (a multi-fidelity job), with a checkpoint."""
+        for training up to that epoch only (a multi-fidelity job), with a checkpoint;
+        ``data_fraction`` for the whole schedule on that share of the data, afresh."""
         checkpoint = None if epochs is None else self.checkpoint_path(trial.number)
         return TrialContext(trial.number, trial_seed(self.seed, trial.number),
-                            self.trial_timeout, attempt, epochs=epochs, checkpoint=checkpoint)
+                            self.trial_timeout, attempt, epochs=epochs, checkpoint=checkpoint,
+                            data_fraction=data_fraction)
 
     def answer_from_record(self, trial: FrozenTrial) -> FrozenTrial | None:
         """A repeat of a finished architecture is told its recorded result (it never

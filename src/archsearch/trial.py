@@ -59,6 +59,23 @@ class FrozenTrial:
         return int(self.curve[-1]["epoch"]) if self.curve else 0
 
     @property
+    def data_fraction(self) -> float | None:
+        """The share of the training data the trial's last run trained on, when a driver
+        with ``resource="data"`` ran it (its curve entries say so); None otherwise."""
+        if not self.curve or "data_fraction" not in self.curve[-1]:
+            return None
+        return float(self.curve[-1]["data_fraction"])
+
+    @property
+    def last_run(self) -> tuple[Mapping[str, float], ...]:
+        """The curve of the trial's last training run: the whole curve, except where a
+        data-fraction driver ran each rung as a run of its own (then the last rung's)."""
+        fraction = self.data_fraction
+        if fraction is None:
+            return self.curve
+        return tuple(p for p in self.curve if p.get("data_fraction") == fraction)
+
+    @property
     def finished(self) -> bool:
         return self.state is not TrialState.RUNNING
 

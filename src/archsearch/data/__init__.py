@@ -11,7 +11,7 @@ from archsearch.data.loaders import (
     load_npz,
     peek_modality,
 )
-from archsearch.data.split import stratified_split
+from archsearch.data.split import nested_subset, stratified_split
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -22,6 +22,7 @@ __all__ = [
     "load_dataset",
     "load_digits",
     "load_npz",
+    "nested_subset",
     "peek_modality",
     "stratified_split",
 ]

@@ -32,3 +32,19 @@ def stratified_split(
     keep = np.ones(y.shape[0], dtype=bool)
     keep[test] = False
     return np.flatnonzero(keep), test
+
+
+def nested_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``fraction`` of every class (``round``, at least one), nested: the
+    rows kept for a smaller fraction are among those kept for a larger one, for one
+    ``seed``, because every fraction takes a prefix of the same per-class order.  A
+    data-fraction fidelity relies on it: a trial promoted to more data sees what it saw
+    before, plus more."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        kept.append(members[:max(1, round(fraction * members.size))])
+    return np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.int64)

@@ -23,7 +23,10 @@ class TrialContext:
     epochs (``max_epochs`` is not None) to stop after that epoch of its full schedule
     (None: train to the end); ``checkpoint`` names the file it continues from when the file
     exists, and saves its state to when it stops short of ``max_epochs``, so a trial
-    promoted to more epochs resumes where it stopped.
+    promoted to more epochs resumes where it stopped.  ``data_fraction`` asks an
+    estimator with ``data_fidelity`` to train its whole schedule on that fraction of its
+    training rows (the rows of a smaller fraction among those of a larger one), from
+    scratch: a job at another fraction is a new run, never a continuation.
     """
 
     number: int
@@ -32,6 +35,7 @@ class TrialContext:
     attempt: int = 0
     epochs: int | None = None
     checkpoint: str | None = None
+    data_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class Estimator(ABC):
     objective: str = "val_accuracy"
     #: "maximize" or "minimize"; strategies always see a value where larger is better.
     direction: str = "maximize"
+
+    #: Whether ``evaluate`` honours ``TrialContext.data_fraction`` (a multi-fidelity
+    #: driver with ``resource="data"`` needs it).
+    data_fidelity: bool = False
 
     @property
     def max_epochs(self) -> int | None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.data.dataset import Dataset
-from archsearch.data.split import stratified_split
+from archsearch.data.split import nested_subset, stratified_split
 from archsearch.errors import ConfigError
 from archsearch.estimation.base import (
     Estimator,
@@ -162,7 +162,10 @@ class TrainingEstimator(NetworkEstimator):
     ``train_fraction`` below 1 trains on that fraction of every class of the fit split,
     a subset chosen by ``split_seed`` and so the same for every trial: a cheaper, noisier
     estimate.  Validation and test splits are unchanged, and ``train_final`` always
-    trains on the whole fit split.
+    trains on the whole fit split.  ``context.data_fraction`` (a multi-fidelity driver's
+    ``resource="data"``) trains one trial's whole schedule on that fraction of those rows,
+    nested across fractions; below 1 the run reports like one stopped early (no test
+    accuracy, no latency), and its metrics and curve entries carry ``data_fraction``.
 
     The network is ``space.build_network(genotype, input_shape, num_classes)``: any space
     that implements it (``archsearch.space.TrainableSpace``) can be trained, a user's own
@@ -199,6 +202,7 @@ class TrainingEstimator(NetworkEstimator):
 
     objective = "val_accuracy"
     direction = "maximize"
+    data_fidelity = True
 
     def __init__(
         self,
@@ -254,11 +258,25 @@ class TrainingEstimator(NetworkEstimator):
         if not 1 <= epochs <= self.epochs:
             raise ValueError(f"context.epochs must be in 1..{self.epochs} (the estimator's "
                              f"epochs), got {epochs}")
+        fraction = context.data_fraction
+        if fraction is not None:
+            if not 0 < fraction <= 1:
+                raise ValueError(f"context.data_fraction must be in (0, 1], got {fraction}")
+            if context.epochs is not None or context.checkpoint is not None:
+                raise ValueError("context.data_fraction starts a new run of the whole "
+                                 "schedule; it does not combine with epochs or a checkpoint")
         data = self._data()
         with _release_on_failure(data.device):
             plan = _Plan(epochs, (data.x_val, data.y_val), context.checkpoint,
-                         self._fit_rows(data))
-            return self._evaluate(genotype, context.seed, data, plan, deadline)
+                         self._fit_rows(data, fraction))
+            evaluation = self._evaluate(genotype, context.seed, data, plan, deadline,
+                                        partial=fraction is not None and fraction < 1)
+        if fraction is None:
+            return evaluation
+        # Tagged, so a driver that records several runs of one trial can tell them apart.
+        return TrainingEvaluation({**evaluation.metrics, "data_fraction": fraction},
+                                  tuple({**e, "data_fraction": fraction}
+                                        for e in evaluation.curve))
 
     def train_final(
         self, genotype: Genotype, seed: int, *, include_validation: bool
@@ -293,7 +311,8 @@ class TrainingEstimator(NetworkEstimator):
     # -- one trial ------------------------------------------------------------------
 
     def _evaluate(
-        self, genotype: Genotype, seed: int, data: DeviceData, plan: _Plan, deadline: _Deadline
+        self, genotype: Genotype, seed: int, data: DeviceData, plan: _Plan, deadline: _Deadline,
+        *, partial: bool = False,
     ) -> TrainingEvaluation:
         trained = self._train(genotype, seed, data.x_fit, data.y_fit, plan, deadline)
         model, progress = trained.model, trained.progress
@@ -311,7 +330,7 @@ class TrainingEstimator(NetworkEstimator):
             "epochs": float(progress.epoch),
         }
         curve = tuple(progress.curve)
-        if progress.epoch < self.epochs:
+        if progress.epoch < self.epochs or partial:
             return TrainingEvaluation(metrics, curve)
         metrics["test_accuracy"] = self._accuracy(model, data.x_test, data.y_test, deadline)
         deadline.check()
@@ -422,13 +441,19 @@ class TrainingEstimator(NetworkEstimator):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
-    def _fit_rows(self, data: DeviceData) -> torch.Tensor | None:
+    def _fit_rows(self, data: DeviceData, fraction: float | None = None) -> torch.Tensor | None:
         """The fit rows a trial trains on: None for all of them, else ``train_fraction``
-        of every class, chosen by ``split_seed`` (the same rows for every trial)."""
-        if self.train_fraction == 1:
+        of every class, chosen by ``split_seed`` (the same rows for every trial), and of
+        those a trial's ``data_fraction`` (``nested_subset``: a smaller fraction's rows
+        are among a larger one's)."""
+        if self.train_fraction == 1 and (fraction is None or fraction == 1):
             return None
-        keep, _ = stratified_split(data.y_fit.cpu().numpy(), 1 - self.train_fraction,
-                                   self.split_seed)
+        labels = data.y_fit.cpu().numpy()
+        keep = np.arange(labels.size)
+        if self.train_fraction < 1:
+            keep, _ = stratified_split(labels, 1 - self.train_fraction, self.split_seed)
+        if fraction is not None and fraction < 1:
+            keep = keep[nested_subset(labels[keep], fraction, self.split_seed)]
         return torch.from_numpy(keep).to(data.device)
 
     def _settings(self, fit_rows: int) -> str:

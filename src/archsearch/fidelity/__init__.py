@@ -1,7 +1,8 @@
 """Multi-fidelity search: spend few epochs on most architectures and many on the best.
 
 Fidelity here is the number of epochs of the training estimator's schedule: an
-architecture judged after a few epochs costs a fraction of a full run.  Two ways use it:
+architecture judged after a few epochs costs a fraction of a full run (the bracket drivers
+can spend shares of the training data instead: ``resource="data"``).  Two ways use it:
 
 - a ``Pruner`` (``pruners``) decides inside the ask/tell loop: the trial trains up to each
   of the pruner's ``steps`` and stops there if its learning curve lags behind the record's

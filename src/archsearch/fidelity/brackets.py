@@ -15,7 +15,7 @@ and keeps ``floor(n0 / eta**j)`` of them (at least 1) for rung ``j``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from archsearch.errors import ConfigError
@@ -101,12 +101,14 @@ def successive_halving_bracket(min_epochs: int, max_epochs: int, eta: int = 3) -
 
 
 def top_k(
-    trials: Sequence[FrozenTrial], epoch: int, k: int, metric: str, maximize: bool
+    trials: Sequence[FrozenTrial], epoch: int, k: int, metric: str, maximize: bool,
+    value: Callable[[FrozenTrial, int, str], float | None] = curve_value,
 ) -> list[FrozenTrial]:
-    """The ``k`` best of ``trials`` by ``metric`` at ``epoch`` of their curves, best first:
-    a missing or NaN value ranks last, ties go to the lower trial number.  The caller
-    chooses the trials (a rung's, cached ones left out)."""
+    """The ``k`` best of ``trials`` by ``metric`` at ``epoch`` of their curves (``value``
+    reads it; another fidelity than epochs passes its own reader), best first: a missing
+    or NaN value ranks last, ties go to the lower trial number.  The caller chooses the
+    trials (a rung's, cached ones left out)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ConfigError(f"k: must be an integer >= 0, got {k!r}")
-    ranked = sorted(trials, key=lambda t: (rank_key(curve_value(t, epoch, metric), maximize), t.number))
+    ranked = sorted(trials, key=lambda t: (rank_key(value(t, epoch, metric), maximize), t.number))
     return ranked[:k]

@@ -15,6 +15,14 @@ after bracket, the non-repeated trials in number order, rung after rung, and tra
 what is missing.  So the record, the strategy's view of it and every decision are those
 of an uninterrupted run, whatever the finishing order of jobs (timings aside).
 
+The resource is epochs by default.  ``resource="data"`` makes it the share of the training
+data instead (Li et al.'s other resource, as in their kernel experiments): a rung's
+trials train the estimator's whole schedule on ``level / units`` of its training rows,
+nested across rungs, each job a fresh run (a network trained on less data is no prefix
+of one trained on more, so nothing continues).  The record keeps every rung's curve, each
+entry tagged with its ``data_fraction``, and decisions read the value at the end of that
+rung's run: a resumed run finds them as the first run left them.
+
 Departures: each bracket asks the strategy for fresh configurations (a repeat of an
 evaluated architecture is answered from the record, not counted, and the strategy asked
 again), as HpBandSter samples new ones per iteration; and a bracket cut short by the
@@ -24,9 +32,12 @@ trial budget or an exhausted strategy runs with the configurations it has.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from archsearch.estimation.base import TrialContext
 from archsearch.execution.base import Executor, Outcome, SerialExecutor
 from archsearch.fidelity.brackets import (
     Bracket,
@@ -35,6 +46,7 @@ from archsearch.fidelity.brackets import (
     successive_halving_bracket,
     top_k,
 )
+from archsearch.fidelity.pruners import curve_value
 from archsearch.loop import FailureWatch, RunSettings, StopReason
 from archsearch.trial import FrozenTrial, TrialState
 
@@ -50,32 +62,66 @@ class _Stop(Exception):
         self.reason = reason
 
 
-class HyperbandDriver:
-    """Hyperband (Li et al., JMLR 2018) over epochs: brackets from the most aggressive
-    (``s_max``: many configurations from ``min_epochs``) to plain full training, cycled,
-    with ``eta`` the keep-one-in-``eta`` factor (HpBandSter's default 3).  The strategy
-    (random search by default) chooses each bracket's configurations."""
+RESOURCES = ("epochs", "data")
 
-    def __init__(self, min_epochs: int = 1, eta: int = 3) -> None:
+
+class HyperbandDriver:
+    """Hyperband (Li et al., JMLR 2018): brackets from the most aggressive (``s_max``: many
+    configurations from the smallest budget) to plain full training, cycled, with ``eta``
+    the keep-one-in-``eta`` factor (HpBandSter's default 3).  The strategy (random search
+    by default) chooses each bracket's configurations.
+
+    The budget is ``min_epochs`` up to the estimator's epochs, or with ``resource="data"``
+    ``min_fraction`` of the training data up to all of it (default ``1 / eta**2``: 1/9,
+    1/3, 1 with eta 3; rounded to ``1 / units`` for a whole number of ``units``)."""
+
+    def __init__(self, min_epochs: int = 1, eta: int = 3, resource: str = "epochs",
+                 min_fraction: float | None = None) -> None:
         if min_epochs < 1:
             raise ValueError(f"min_epochs must be >= 1, got {min_epochs}")
         if eta < 2:
             raise ValueError(f"eta must be >= 2, got {eta}")
+        if resource not in RESOURCES:
+            raise ValueError(f"resource must be one of {', '.join(RESOURCES)}, got {resource!r}")
+        if min_fraction is not None:
+            if resource != "data":
+                raise ValueError("min_fraction is the smallest budget of resource='data'; "
+                                 "with epochs, set min_epochs")
+            if not 0 < min_fraction <= 1:
+                raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
         self.min_epochs = min_epochs
         self.eta = eta
+        self.resource = resource
+        self.min_fraction = min_fraction
 
-    def brackets(self, max_epochs: int) -> list[Bracket]:
-        """The brackets of one Hyperband cycle, in the order they run."""
-        return hyperband_brackets(min(self.min_epochs, max_epochs), max_epochs, self.eta)
+    @property
+    def data_units(self) -> int:
+        """How many equal parts the data is cut into (resource ``"data"``): a budget of
+        ``level`` trains on ``level / data_units`` of it."""
+        smallest = self.eta ** -2 if self.min_fraction is None else self.min_fraction
+        return max(1, round(1 / smallest))
+
+    def brackets(self, top: int) -> list[Bracket]:
+        """The brackets of one Hyperband cycle, in the order they run, for budgets up to
+        ``top`` (the estimator's epochs, or ``data_units``)."""
+        bottom = 1 if self.resource == "data" else min(self.min_epochs, top)
+        return hyperband_brackets(bottom, top, self.eta)
 
     def run(self, study: Study, settings: RunSettings) -> StopReason:
         estimator = study.require_estimator()
-        max_epochs = estimator.max_epochs
-        if max_epochs is None:  # driver_for checked; a direct caller gets the same words
-            raise ValueError(f"{type(estimator).__name__} does not train in epochs")
+        fidelity: _Fidelity
+        if self.resource == "data":
+            if not estimator.data_fidelity:  # driver_for checked; a direct caller is told too
+                raise ValueError(f"{type(estimator).__name__} does not train on a data "
+                                 "fraction (data_fidelity)")
+            fidelity = _DataFraction(self.data_units)
+        else:
+            if estimator.max_epochs is None:
+                raise ValueError(f"{type(estimator).__name__} does not train in epochs")
+            fidelity = _Epochs(estimator.max_epochs)
         executor = settings.executor if settings.executor is not None else SerialExecutor()
-        run = _BracketRun(study, settings, executor, max_epochs)
-        brackets = self.brackets(max_epochs)
+        run = _BracketRun(study, settings, executor, fidelity)
+        brackets = self.brackets(fidelity.top)
         study.take_reruns()  # interrupted trials are found in the record, bracket by bracket
         executor.start(estimator)
         try:
@@ -96,12 +142,81 @@ class HyperbandDriver:
 
 class SuccessiveHalvingDriver(HyperbandDriver):
     """Successive halving (Jamieson & Talwalkar 2016; Li et al.'s bracket ``s_max``):
-    every bracket starts its configurations at ``min_epochs`` and keeps one in ``eta``
-    per rung up to the full schedule."""
+    every bracket starts its configurations at the smallest budget and keeps one in
+    ``eta`` per rung up to the full one."""
 
-    def brackets(self, max_epochs: int) -> list[Bracket]:
-        return [successive_halving_bracket(min(self.min_epochs, max_epochs), max_epochs,
-                                           self.eta)]
+    def brackets(self, top: int) -> list[Bracket]:
+        bottom = 1 if self.resource == "data" else min(self.min_epochs, top)
+        return [successive_halving_bracket(bottom, top, self.eta)]
+
+
+class _Fidelity(ABC):
+    """What a rung's budget (``level``, 1 to ``top``) means: how far a trial got, its
+    value there, the job that takes it further, and the curve to record from that job."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top  # the full budget: the last rung of every bracket
+
+    @abstractmethod
+    def reached(self, trial: FrozenTrial) -> int: ...
+
+    @abstractmethod
+    def value(self, trial: FrozenTrial, level: int, metric: str) -> float | None: ...
+
+    @abstractmethod
+    def context(self, study: Study, trial: FrozenTrial, attempt: int,
+                level: int) -> TrialContext: ...
+
+    @abstractmethod
+    def curve(self, trial: FrozenTrial, outcome: Outcome,
+              level: int) -> tuple[Mapping[str, float], ...]: ...
+
+
+class _Epochs(_Fidelity):
+    """Epochs of one schedule: a job continues the trial's checkpoint, and its curve is
+    the whole curve so far."""
+
+    def reached(self, trial: FrozenTrial) -> int:
+        return trial.epochs_trained
+
+    def value(self, trial: FrozenTrial, level: int, metric: str) -> float | None:
+        return curve_value(trial, level, metric)
+
+    def context(self, study: Study, trial: FrozenTrial, attempt: int,
+                level: int) -> TrialContext:
+        return study.context(trial, attempt, level)
+
+    def curve(self, trial: FrozenTrial, outcome: Outcome,
+              level: int) -> tuple[Mapping[str, float], ...]:
+        return outcome.curve
+
+
+class _DataFraction(_Fidelity):
+    """``level / top`` of the training data, each job a new run: its curve is added to
+    the trial's, every entry tagged with its fraction."""
+
+    def fraction(self, level: int) -> float:
+        return level / self.top
+
+    def _level(self, entry: Mapping[str, float]) -> int:
+        return round(float(entry.get("data_fraction", 0.0)) * self.top)
+
+    def reached(self, trial: FrozenTrial) -> int:
+        return max((self._level(e) for e in trial.curve), default=0)
+
+    def value(self, trial: FrozenTrial, level: int, metric: str) -> float | None:
+        runs = [e for e in trial.curve if self._level(e) == level]
+        value = runs[-1].get(metric) if runs else None  # the end of that rung's run
+        return None if value is None else float(value)
+
+    def context(self, study: Study, trial: FrozenTrial, attempt: int,
+                level: int) -> TrialContext:
+        return study.context(trial, attempt, data_fraction=self.fraction(level))
+
+    def curve(self, trial: FrozenTrial, outcome: Outcome,
+              level: int) -> tuple[Mapping[str, float], ...]:
+        tag = {"data_fraction": self.fraction(level)}  # whatever the estimator wrote
+        return tuple(trial.curve) + tuple({**e, **tag} for e in outcome.curve)
 
 
 class _BracketRun:
@@ -109,9 +224,9 @@ class _BracketRun:
     record has no more."""
 
     def __init__(self, study: Study, settings: RunSettings, executor: Executor,
-                 max_epochs: int) -> None:
+                 fidelity: _Fidelity) -> None:
         self.study, self.settings, self.executor = study, settings, executor
-        self.max_epochs = max_epochs
+        self.fidelity = fidelity
         self.maximize = study.direction == "maximize"
         self.start = time.monotonic()
         self.watch = FailureWatch(settings.stop_after_failures)
@@ -172,8 +287,8 @@ class _BracketRun:
         alive = members
         for j, rung in enumerate(bracket.rungs):
             last = j == len(bracket.rungs) - 1
-            epochs = self.max_epochs if last else rung.epochs
-            errors = self._train(self._current(alive), epochs)
+            level = self.fidelity.top if last else rung.epochs
+            errors = self._train(self._current(alive), level)
             # Decisions in number order, from the record: the same in a resumed run.
             survivors = []
             for trial in self._current(alive):
@@ -188,16 +303,18 @@ class _BracketRun:
             if last:
                 return
             keep = {t.number for t in top_k(survivors, rung.epochs, bracket.rungs[j + 1].configs,
-                                            self.study.objective, self.maximize)}
+                                            self.study.objective, self.maximize,
+                                            value=self.fidelity.value)}
             for trial in survivors:
                 if trial.number not in keep and trial.state is TrialState.RUNNING:
                     self._finish(self.study.prune(trial))
             alive = [t.number for t in survivors if t.number in keep]
 
-    def _train(self, trials: list[FrozenTrial], epochs: int) -> dict[int, str]:
-        """Train every running trial that has not reached ``epochs`` to it, recording each
-        job's curve as it arrives; the errors, by trial number, told by the caller."""
-        queue = [t for t in trials if t.state is TrialState.RUNNING and t.epochs_trained < epochs]
+    def _train(self, trials: list[FrozenTrial], level: int) -> dict[int, str]:
+        """Train every running trial that has not reached budget ``level`` to it, recording
+        each job's curve as it arrives; the errors, by trial number, told by the caller."""
+        queue = [t for t in trials
+                 if t.state is TrialState.RUNNING and self.fidelity.reached(t) < level]
         in_flight: dict[int, FrozenTrial] = {}
         attempts: dict[int, int] = {}
         errors: dict[int, str] = {}
@@ -208,7 +325,7 @@ class _BracketRun:
                     self.stop = StopReason.TIMEOUT
                     break
                 trial = queue.pop(0)
-                self._submit(trial, epochs, 0)
+                self._submit(trial, level, 0)
                 in_flight[trial.number] = trial
             if not in_flight:
                 break
@@ -217,22 +334,22 @@ class _BracketRun:
                 tries = attempts.get(outcome.number, 0)
                 if outcome.lost and tries < self.settings.max_retries:
                     attempts[outcome.number] = tries + 1
-                    self._submit(trial, epochs, tries + 1)
+                    self._submit(trial, level, tries + 1)
                     in_flight[trial.number] = trial
                     continue
-                self._record(trial, outcome, tries, errors)
+                self._record(trial, outcome, tries, errors, level)
         if self.stop is StopReason.TIMEOUT:
             for number, error in sorted(errors.items()):
                 self._finish(self.study.tell(self.study.trials[number], None, error))
             raise _Stop(StopReason.TIMEOUT)
         return errors
 
-    def _submit(self, trial: FrozenTrial, epochs: int, attempt: int) -> None:
+    def _submit(self, trial: FrozenTrial, level: int, attempt: int) -> None:
         self.executor.submit(trial.number, trial.genotype,
-                             self.study.context(trial, attempt, epochs))
+                             self.fidelity.context(self.study, trial, attempt, level))
 
     def _record(self, trial: FrozenTrial, outcome: Outcome, tries: int,
-                errors: dict[int, str]) -> None:
+                errors: dict[int, str], level: int) -> None:
         if outcome.error is not None or outcome.lost or outcome.metrics is None:
             error = outcome.error or "no metrics"
             if outcome.lost:
@@ -242,4 +359,4 @@ class _BracketRun:
         if not outcome.curve:  # an estimator must say how far it trained
             errors[trial.number] = "the estimator returned no learning curve"
             return
-        self.study.report(trial, outcome)
+        self.study.report(trial, replace(outcome, curve=self.fidelity.curve(trial, outcome, level)))

@@ -27,7 +27,12 @@ def driver_for(study: Study) -> Driver:
                           "curve; a multi-objective study has no single order of trials "
                           "(drop the scheduler, or search one objective)")
     estimator = study.require_estimator()
-    if estimator.max_epochs is None:
+    if getattr(scheduler, "resource", "epochs") == "data":
+        if not estimator.data_fidelity:
+            raise ConfigError(f"the {name} scheduler with resource 'data' trains on a share "
+                              f"of the data, and the {type(estimator).__name__} cannot (use "
+                              "the training estimator)")
+    elif estimator.max_epochs is None:
         raise ConfigError(f"the {name} scheduler spends epochs, and the "
                           f"{type(estimator).__name__} does not train in epochs (use the "
                           "training estimator)")

@@ -38,7 +38,7 @@ def learning_curves_figure(trials: Sequence[FrozenTrial], objective: Objective
     sign = 1.0 if objective.direction == "maximize" else -1.0
 
     def final(t: FrozenTrial) -> float:
-        values = [p[metric] for p in t.curve if metric in p]
+        values = [p[metric] for p in t.last_run if metric in p]
         return sign * values[-1] if values and math.isfinite(values[-1]) else -math.inf
 
     drawn = sorted(curved, key=lambda t: (-final(t), t.number))[:MAX_CURVES]
@@ -46,8 +46,8 @@ def learning_curves_figure(trials: Sequence[FrozenTrial], objective: Objective
             f"the {len(drawn)} of {len(curved)} curves that ended best")
     # Lines alone past a few curves: a marker per epoch is an SVG element each.  A curve
     # of one epoch (a one-epoch training) is only a marker, a line needs two points.
-    few = sum(len(t.curve) for t in drawn) <= 1000
-    longest = max(len(t.curve) for t in drawn)
+    few = sum(len(t.last_run) for t in drawn) <= 1000
+    longest = max(len(t.last_run) for t in drawn)
     mode = "lines+markers" if few else "lines"
     data = []
     # One trace per kind, the curves separated by gaps: one SVG path each, however many.
@@ -59,7 +59,7 @@ def learning_curves_figure(trials: Sequence[FrozenTrial], objective: Objective
         for t in sorted(drawn, key=lambda t: t.number):
             if kind_of(t) != kind and not (kind == "complete" and kind_of(t) == "infeasible"):
                 continue
-            points = [p for p in t.curve if metric in p]
+            points = [p for p in t.last_run if metric in p]  # one run: epochs increase
             xs += [rounded(p.get("epoch")) for p in points] + [None]
             ys += [rounded(p[metric]) for p in points] + [None]
             labels += [t.number] * len(points) + [None]
