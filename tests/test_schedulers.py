@@ -514,10 +514,16 @@ def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: 
     run(straight, "0")
     child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(workers),
                               "0.02", name, params], env=env)
+    def mid_trial() -> bool:
+        """Inside the first bracket's rungs, with a trial between two of its jobs (it has
+        reported, is still running, and has epochs left: many milliseconds to kill in)."""
+        record = _record(killed)
+        return sum(r[4] is not None for r in record) >= 11 and any(
+            r[1] == "running" and r[4] is not None for r in record)
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and sum(
-            r[4] is not None for r in _record(killed)) < 11:  # inside the first bracket's rungs
-        time.sleep(0.02)
+    while time.monotonic() < deadline and not mid_trial():
+        time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
     partial = _record(killed)
