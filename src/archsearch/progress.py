@@ -15,7 +15,6 @@ from rich.progress import (
 )
 
 from archsearch.loop import Budget
-from archsearch.strategy.base import Strategy
 from archsearch.study import Study
 from archsearch.trial import FrozenTrial, TrialState
 
@@ -33,7 +32,7 @@ class StudyProgress:
             console=console, transient=False,
         )
         total = budget.trials
-        if type(study.strategy).driver is not Strategy.driver and total is not None:
+        if study.strategy.runs_own_search and total is not None:
             total = min(total, 1)  # a one-shot search trains a supernet, then evaluates one cell
         self._task = self._progress.add_task(
             "search", total=total, completed=study.n_evaluated, best=self._best_text())

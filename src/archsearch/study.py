@@ -137,7 +137,7 @@ class Study:
             # A multi-objective study drives a single-objective ask/tell strategy through
             # ParEGO's scalarisation (before the replay below, which ParEGO ignores).
             if (self.info.multi_objective and not getattr(strategy, "multi_objective", False)
-                    and type(strategy).driver is Strategy.driver):
+                    and not strategy.runs_own_search):
                 from archsearch.strategy.scalarized import ParEGO
 
                 self.strategy = ParEGO.wrap(strategy)

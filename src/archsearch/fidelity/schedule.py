@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, cast
 from archsearch.errors import ConfigError
 from archsearch.fidelity.pruners import Pruner
 from archsearch.loop import AskTellDriver, Driver
-from archsearch.strategy.base import Strategy
 
 if TYPE_CHECKING:
     from archsearch.study import Study
@@ -18,7 +17,7 @@ def driver_for(study: Study) -> Driver:
     driver (successive halving, Hyperband); a ``ConfigError`` for a study it cannot run."""
     scheduler: Any = study.scheduler
     name = type(scheduler).__name__
-    if type(study.strategy).driver is not Strategy.driver:
+    if study.strategy.runs_own_search:
         raise ConfigError(f"the {study.strategy.name} strategy runs its own search (it trains a "
                           f"supernet); a scheduler ({name}) applies to strategies that "
                           "propose one architecture at a time")

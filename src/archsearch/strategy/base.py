@@ -56,6 +56,12 @@ class Strategy(ABC):
         needs another (one-shot searches train a supernet first)."""
         return AskTellDriver()
 
+    @property
+    def runs_own_search(self) -> bool:
+        """Whether ``driver`` is the strategy's own (a one-shot search) rather than the
+        ask/tell loop: schedulers, ParEGO and the trial count of the progress bar ask."""
+        return type(self).driver is not Strategy.driver
+
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "space"}
 

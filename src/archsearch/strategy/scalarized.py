@@ -125,7 +125,7 @@ class ParEGO(Strategy):
             raise ConfigError(f"ParEGO wraps a Strategy, got {type(inner).__name__}")
         if isinstance(inner, ParEGO):
             raise ConfigError("ParEGO would wrap ParEGO: give it a single-objective strategy")
-        if type(inner).driver is not Strategy.driver:
+        if inner.runs_own_search:
             raise ConfigError(f"ParEGO drives ask/tell strategies; {type(inner).__name__} "
                               "runs a search of its own (a one-shot search)")
         if inner.space is not space or inner.seed != seed:
