@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cells", type=int, default=1000, help="cells sampled (1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample (0)")
     parser.add_argument("--chunk", type=int, default=25, help="cells per saved chunk (25)")
+    parser.add_argument("--shard", type=parse_shard, default=(0, 1),
+                        help="K/N: compute every N-th chunk from the K-th, so that N "
+                             "processes share --out (0/1)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "proxy-ranking")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--channels", type=int, default=16, help="C (16)")
@@ -133,12 +136,27 @@ def summarise(chunks: list[dict[str, Any]], proxies: list[str],
     return {"cells": int(accuracy.size), "proxies": rows}
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (``--shard``): this process computes chunks K, K+N, K+2N, ... so that N
+    processes can fill one ``--out`` together; a run with ``0/1`` (the default) computes
+    what is missing and summarises every chunk."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard takes K/N, e.g. 0/2; got {text!r}") from None
+    if not 0 <= k < n:
+        raise SystemExit(f"--shard K/N needs 0 <= K < N; got {text!r}")
+    return k, n
+
+
 def run_chunks(out: Path, indices: list[int], size: int, config: dict[str, Any],
                prepare: Callable[[], Any], compute: Callable[[Any, list[int]], dict[str, Any]],
-               ) -> list[dict[str, Any]]:
+               shard: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:
     """Every chunk of ``size`` cells of ``indices``: read from ``out/chunk-NNNN.json`` when
     saved with the same ``config``, else ``compute(prepare(), part)`` and saved whole (a
-    killed run leaves no half-written chunk).  ``prepare`` runs once, only if needed."""
+    killed run leaves no half-written chunk).  ``prepare`` runs once, only if needed.
+    With ``shard=(k, n)`` only chunks ``c % n == k`` are computed; the others are read
+    when present (the summary is over the chunks present)."""
     out.mkdir(parents=True, exist_ok=True)
     work = None
     chunks = []
@@ -152,6 +170,8 @@ def run_chunks(out: Path, indices: list[int], size: int, config: dict[str, Any],
                 raise SystemExit(f"{path} was written with other settings "
                                  f"({saved['config']}); use another --out")
             chunks.append(saved)
+            continue
+        if c % shard[1] != shard[0]:
             continue
         if work is None:
             t0 = time.perf_counter()
@@ -201,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         return estimator
 
     chunks = run_chunks(args.out, indices, args.chunk, config, prepare,
-                        lambda est, part: score_chunk(est, part, proxies, table))
+                        lambda est, part: score_chunk(est, part, proxies, table), args.shard)
     summary = {"config": config, **summarise(chunks, proxies)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{summary['cells']} NB201 cells (C={args.channels}, N={args.cells_per_stage}), "
