@@ -4,16 +4,15 @@ curves its studies recorded: no training of its own.
     python3 benchmarks/search_curves.py build/fidelity-search --methods random
 
 ``fidelity_search.py`` keeps every search as a SQLite study (``METHOD-seedS.db``) whose
-trials carry their validation accuracy after each epoch.  Over the trials of ``--methods``
+trials carry their validation accuracy after each epoch. Over the trials of ``--methods``
 (``random``: every cell trained the full schedule; only finished searches, those with
-their ``.json``) this prints, for each epoch k, the
-Spearman correlation of the accuracy after k epochs with the accuracy after the full
-schedule (what a scheduler's rung at k needs: to keep the cells that will be best at the
-end) and with the table's accuracy (what the search is judged by), with a bootstrap
-standard error over the cells.  A cell drawn by several seeds counts once per trial: each
-is its own training run.  ``--save DIR`` writes the curves as one ``chunk-0000.json`` in
-the format of ``training_ranking.py``, so that ``fidelity_replay.py --curves DIR`` replays
-the schedulers on them.
+their ``.json``) this prints, for each epoch k, the Spearman correlation of the accuracy
+after k epochs with the accuracy after the full schedule (what a scheduler's rung at k
+needs: to keep the cells that will be best at the end) and with the table's accuracy (what
+the search is judged by), with a bootstrap standard error over the cells. A cell drawn by
+several seeds counts once per trial: each is its own training run. ``--save DIR`` writes
+the curves as one ``chunk-0000.json`` in the format of ``training_ranking.py``, so that
+``fidelity_replay.py --curves DIR`` replays the schedulers on them.
 """
 
 from __future__ import annotations
@@ -27,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rank_plot import rank_stats  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,18 +77,6 @@ def load_curves(folder: Path, methods: list[str]
             [cells[i] for i in keep])
 
 
-def spearman_with_error(x: np.ndarray, y: np.ndarray, resamples: int,
-                        rng: np.random.Generator) -> tuple[float, float]:
-    from scipy.stats import spearmanr
-
-    rho = float(spearmanr(x, y).statistic)
-    picks = (rng.choice(x.size, x.size, replace=True) for _ in range(resamples))
-    with warnings.catch_warnings():  # a resample of few cells may repeat one: NaN, skipped
-        warnings.simplefilter("ignore")
-        spread = [float(spearmanr(x[p], y[p]).statistic) for p in picks]
-    return rho, float(np.nanstd(spread, ddof=1)) if resamples > 1 else float("nan")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -98,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'epoch':>5} {'vs epoch ' + str(full):>18} {'vs the table':>16} {'mean acc':>9}")
     rows: dict[str, Any] = {}
     for k in range(1, full + 1):
-        to_end = spearman_with_error(curves[:, k - 1], curves[:, -1], args.bootstrap, rng)
-        to_table = spearman_with_error(curves[:, k - 1], truth, args.bootstrap, rng)
+        with warnings.catch_warnings():  # a resample of few cells may repeat one: NaN, skipped
+            warnings.simplefilter("ignore")
+            to_end = rank_stats(curves[:, k - 1], curves[:, -1], args.bootstrap, rng)
+            to_table = rank_stats(curves[:, k - 1], truth, args.bootstrap, rng)
         rows[str(k)] = {"vs_full": to_end, "vs_table": to_table,
                         "mean_accuracy": float(curves[:, k - 1].mean())}
-        print(f"{k:>5} {to_end[0]:>11.3f} ± {to_end[1]:.3f} {to_table[0]:>9.3f} ± "
-              f"{to_table[1]:.3f} {curves[:, k - 1].mean():>9.3f}")
+        print(f"{k:>5} {to_end['spearman']:>11.3f} ± {to_end['spearman_se']:.3f} "
+              f"{to_table['spearman']:>9.3f} ± {to_table['spearman_se']:.3f} "
+              f"{curves[:, k - 1].mean():>9.3f}")
     print(json.dumps({"trials": int(curves.shape[0]), "epochs": full, "rows": rows}))
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)
