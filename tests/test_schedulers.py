@@ -502,7 +502,7 @@ def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: 
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    straight, killed = tmp_path / "straight.db", tmp_path / "killed.db"
+    straight = tmp_path / "straight.db"
 
     name, _, resource = scheduler.partition(":")
     params = json.dumps({"resource": resource} if resource else {})
@@ -512,22 +512,33 @@ def test_a_study_killed_with_sigkill_resumes_exactly(tmp_path: Path, scheduler: 
                         name, params], check=True, timeout=120, env=env)
 
     run(straight, "0")
-    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), str(workers),
-                              "0.02", name, params], env=env)
-    def mid_trial() -> bool:
+
+    def mid_trial(killed: Path) -> bool:
         """Inside the first bracket's rungs, with a trial between two of its jobs (it has
-        reported, is still running, and has epochs left: many milliseconds to kill in)."""
+        reported and is still running)."""
         record = _record(killed)
         return sum(r[4] is not None for r in record) >= 11 and any(
             r[1] == "running" and r[4] is not None for r in record)
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not mid_trial():
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    partial = _record(killed)
-    assert any(r[1] == "running" for r in partial) and len(partial) < 20
+    # The kill races the study: the trial seen running may be pruned at its rung and the
+    # next one not yet recorded by the time the signal lands (a few milliseconds in 20).
+    # Such a kill falls between trials, which is not what this test is about, so it starts
+    # over in a fresh folder; three misses in a row would be a real failure.
+    for attempt in range(3):
+        killed = tmp_path / f"attempt-{attempt}" / "killed.db"
+        killed.parent.mkdir()
+        child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed),
+                                  str(workers), "0.02", name, params], env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not mid_trial(killed):
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        partial = _record(killed)
+        if any(r[1] == "running" for r in partial) and len(partial) < 20:
+            break
+    else:
+        pytest.fail(f"three kills missed a running trial: last record {partial}")
     run(killed, "0")
     strip = [(n, s, g, json.loads(m), c) for n, s, g, m, c in _record(straight)]
     again = [(n, s, g, json.loads(m), c) for n, s, g, m, c in _record(killed)]
