@@ -21,6 +21,9 @@ wall clock each, one thread per search, ``--workers`` searches at once, on ``--d
   keep one in 3);
 * ``zero-cost-ranked``: ``--pool`` random cells scored by ``--proxy`` at initialisation
   (its seconds inside the budget), then trained fully from the best score down;
+* ``hyperband-zero-cost`` and ``successive-halving-zero-cost``: the same brackets, their
+  new configurations proposed by ``zero-cost-ranked`` (the pool best-first by the proxy)
+  instead of at random (the proxy's seconds inside the budget);
 * ``successive-halving-data`` and ``hyperband-data``: the same brackets over shares of the
   training images instead of epochs (1/9, 1/3, all, eta 3), every rung the whole
   ``--epochs`` schedule afresh on a nested subset.  Their ``epochs`` count epochs of the
@@ -30,7 +33,9 @@ The chosen cell is the study's best complete trial by validation accuracy (multi
 methods: one trained the full schedule; without any, the best at the most epochs
 reached).  Its table accuracy (``NB201Estimator``: AnalogNAS-Bench's baseline CIFAR-10
 accuracy) and regret against the table's best are reported as mean and standard error
-over seeds, and each method's difference to ``random`` paired by seed.  Resumable: each
+over seeds, and each method's difference to ``random`` paired by seed (and to
+``--versus`` METHOD, when given: e.g. a scheduler against the same proposals trained in
+full).  Resumable: each
 search is a SQLite study under ``--out``; a rerun continues the ones not finished and
 reports all.
 """
@@ -50,7 +55,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.xz"
 METHODS = ("random", "regularized-evolution", "successive-halving", "hyperband", "asha",
-           "zero-cost-ranked", "successive-halving-data", "hyperband-data")
+           "zero-cost-ranked", "successive-halving-data", "hyperband-data",
+           "hyperband-zero-cost", "successive-halving-zero-cost")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="images resized to this side (16; 32 keeps them)")
     parser.add_argument("--pool", type=int, default=200, help="zero-cost-ranked pool")
     parser.add_argument("--proxy", default="synflow")
+    parser.add_argument("--versus", default=None, metavar="METHOD",
+                        help="also pair every method with this one (besides random)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "fidelity-search")
     return parser.parse_args(argv)
@@ -97,6 +105,13 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "zero-cost-ranked":
         return {"strategy": "zero-cost-ranked",
                 "strategy_params": {"proxy": args.proxy, "pool": args.pool}}
+    if method in ("hyperband-zero-cost", "successive-halving-zero-cost"):
+        # The scheduler's new configurations come from the proxy-ranked pool, best first,
+        # instead of at random: the brackets then sift the cells the proxy likes best.
+        return {"strategy": "zero-cost-ranked",
+                "strategy_params": {"proxy": args.proxy, "pool": args.pool},
+                "scheduler": method.removesuffix("-zero-cost"),
+                "scheduler_params": {"min_epochs": 1, "eta": 3}}
     raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
@@ -180,7 +195,8 @@ def run_search(task: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def summarise(results: list[dict[str, Any]], best: float) -> dict[str, Any]:
+def summarise(results: list[dict[str, Any]], best: float,
+              versus: str | None = None) -> dict[str, Any]:
     import numpy as np
 
     out: dict[str, Any] = {}
@@ -203,28 +219,36 @@ def summarise(results: list[dict[str, Any]], best: float) -> dict[str, Any]:
             "epochs_mean": float(np.mean([r["epochs_trained"] for r in rows])),
             "wall_mean": float(np.mean([r["wall_seconds"] for r in rows])),
             "proxy_seconds_mean": float(np.mean([r["proxy_seconds"] for r in rows])),
-            **_paired_to_random(rows, results),
+            **_paired(rows, results, "random"),
+            **(_paired(rows, results, versus) if versus else {}),
         }
     return out
 
 
-def _paired_to_random(rows: list[dict[str, Any]], results: list[dict[str, Any]]
-                      ) -> dict[str, Any]:
-    """Mean and standard error of (method - random) table accuracy over the seeds both
-    ran.  A seed is the study seed, so every method draws the same stream of random
-    proposals (the data subset is the same for all seeds): pairing removes the spread
-    that the luck of those proposals causes, not the training noise."""
+def _paired(rows: list[dict[str, Any]], results: list[dict[str, Any]], baseline: str
+            ) -> dict[str, Any]:
+    """Mean and standard error of (method - baseline) table accuracy over the seeds both
+    ran, as ``vs_<baseline>_mean`` etc.  A seed is the study seed, so every method draws
+    the same stream of random proposals (the data subset is the same for all seeds):
+    pairing removes the spread that the luck of those proposals causes, not the training
+    noise."""
     import numpy as np
 
-    random = {r["seed"]: r["table_accuracy"] for r in results
-              if r["method"] == "random" and r["table_accuracy"] is not None}
-    diffs = np.array([r["table_accuracy"] - random[r["seed"]] for r in rows
-                      if r["table_accuracy"] is not None and r["seed"] in random], dtype=float)
-    if (rows and rows[0]["method"] == "random") or diffs.size < 2:
+    base = {r["seed"]: r["table_accuracy"] for r in results
+            if r["method"] == baseline and r["table_accuracy"] is not None}
+    diffs = np.array([r["table_accuracy"] - base[r["seed"]] for r in rows
+                      if r["table_accuracy"] is not None and r["seed"] in base], dtype=float)
+    if (rows and rows[0]["method"] == baseline) or diffs.size < 2:
         return {}
-    return {"vs_random_mean": float(diffs.mean()),
-            "vs_random_stderr": float(diffs.std(ddof=1) / math.sqrt(diffs.size)),
-            "vs_random_seeds": int(diffs.size)}
+    return {f"vs_{baseline}_mean": float(diffs.mean()),
+            f"vs_{baseline}_stderr": float(diffs.std(ddof=1) / math.sqrt(diffs.size)),
+            f"vs_{baseline}_seeds": int(diffs.size)}
+
+
+def _difference(row: dict[str, Any], baseline: str) -> str:
+    """The paired difference to ``baseline`` as printed: mean ± standard error."""
+    mean = row.get(f"vs_{baseline}_mean")
+    return "-" if mean is None else f"{mean:+.2f} ± {row[f'vs_{baseline}_stderr']:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for method in methods:
         _components(method, args)
+    if args.versus is not None and args.versus not in methods:
+        raise SystemExit(f"--versus {args.versus!r} is not among --methods")
     from archsearch.data import load_dataset
     from archsearch.tabular.nb201 import NB201Estimator
 
@@ -257,18 +283,19 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     best = float(NB201Estimator().oracle().val)
     summary = {"settings": {k: v for k, v in settings.items() if k != "out"},
-               "table_best": best, "methods": summarise(results, best)}
+               "table_best": best, "methods": summarise(results, best, args.versus)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'median':>7} {'worst':>7}"
-          f" {'trials':>7} {'to end':>7} {'epochs':>7} {'vs random (paired)':>20}")
+          f" {'trials':>7} {'to end':>7} {'epochs':>7} {'vs random (paired)':>20}"
+          + (f" {'vs ' + args.versus:>20}" if args.versus else ""))
     for method, row in summary["methods"].items():
-        paired = (f"{row['vs_random_mean']:+.2f} ± {row['vs_random_stderr']:.2f}"
-                  if "vs_random_mean" in row else "-")
+        paired = _difference(row, "random")
         print(f"{method:<22} {row['table_accuracy_mean']:>8.2f} ± "
               f"{row['table_accuracy_stderr']:<5.2f} {row['regret_mean']:>8.2f} "
               f"{row['table_accuracy_median']:>7.2f} {row['table_accuracy_worst']:>7.2f} "
               f"{row['trials_mean']:>7.1f} {row['complete_mean']:>7.1f} "
-              f"{row['epochs_mean']:>7.0f} {paired:>20}")
+              f"{row['epochs_mean']:>7.0f} {paired:>20}"
+              + (f" {_difference(row, args.versus):>20}" if args.versus else ""))
     return 0
 
 

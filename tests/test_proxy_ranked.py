@@ -9,6 +9,8 @@ checked here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -151,6 +153,29 @@ def test_a_real_study_trains_the_proxys_best_first(data: Dataset) -> None:
     assert study.trials[0].key == study.space.key(pool[best][0])
     assert strategy.get_params() == {"seed": 1, "proxy": "naswot", "pool": 20,
                                      "batch_size": 32, "device": "cpu"}
+
+
+def test_a_scheduler_sifts_the_proxys_best_first(data: Dataset, tmp_path: Path) -> None:
+    """Successive halving (9 at 1 epoch, 3 at 3, 1 at 9) over real training takes its new
+    configurations from the pool best-first: its first rung is the pool's top nine, and
+    the trials promoted from it are the three best of that rung by validation accuracy."""
+    study = archsearch.create_study(
+        small_space(), "zero-cost-ranked", "training", data=data, seed=4,
+        storage=tmp_path / "sh.db", strategy_params={"pool": 20, "batch_size": 32},
+        estimator_params={"epochs": 9, "batch_size": 64, "lr": 1e-2, "device": "cpu",
+                          "latency_repeats": 1},
+        scheduler="successive-halving", scheduler_params={"min_epochs": 1, "eta": 3})
+    study.optimize(trials=9)
+    strategy = study.strategy
+    assert isinstance(strategy, ProxyRankedSearch)
+    pool = strategy.scored_pool()
+    ranked = sorted(range(len(pool)), key=lambda i: (-pool[i][1], i))
+    trials = study.trials
+    assert keys(study) == [study.space.key(pool[i][0]) for i in ranked[:9]]
+    first_rung = sorted(trials, key=lambda t: (-t.curve[0]["val_accuracy"], t.number))
+    promoted = {t.number for t in trials if len(t.curve) > 1}
+    assert promoted == {t.number for t in first_rung[:3]}
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 1
 
 
 def test_without_a_dataset_it_builds_and_refuses_at_the_first_ask() -> None:
