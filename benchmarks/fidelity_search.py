@@ -35,9 +35,8 @@ reached).  Its table accuracy (``NB201Estimator``: AnalogNAS-Bench's baseline CI
 accuracy) and regret against the table's best are reported as mean and standard error
 over seeds, and each method's difference to ``random`` paired by seed (and to
 ``--versus`` METHOD, when given: e.g. a scheduler against the same proposals trained in
-full).  Resumable: each
-search is a SQLite study under ``--out``; a rerun continues the ones not finished and
-reports all.
+full).  Resumable: each search is a SQLite study under ``--out``; a rerun continues the
+ones not finished and reports all.
 """
 
 from __future__ import annotations
@@ -228,10 +227,10 @@ def summarise(results: list[dict[str, Any]], best: float,
 def _paired(rows: list[dict[str, Any]], results: list[dict[str, Any]], baseline: str
             ) -> dict[str, Any]:
     """Mean and standard error of (method - baseline) table accuracy over the seeds both
-    ran, as ``vs_<baseline>_mean`` etc.  A seed is the study seed, so every method draws
-    the same stream of random proposals (the data subset is the same for all seeds):
-    pairing removes the spread that the luck of those proposals causes, not the training
-    noise."""
+    ran, as ``vs_<baseline>_mean`` etc.  A seed is the study seed, so every method with
+    random proposals draws the same stream of them (the ``zero-cost`` methods draw their
+    pool from it instead; the data subset is the same for all seeds): pairing removes the
+    spread that the luck of those proposals causes, not the training noise."""
     import numpy as np
 
     base = {r["seed"]: r["table_accuracy"] for r in results
