@@ -21,9 +21,9 @@ wall clock each, one thread per search, ``--workers`` searches at once, on ``--d
   keep one in 3);
 * ``zero-cost-ranked``: ``--pool`` random cells scored by ``--proxy`` at initialisation
   (its seconds inside the budget), then trained fully from the best score down;
-* ``hyperband-zero-cost`` and ``successive-halving-zero-cost``: the same brackets, their
-  new configurations proposed by ``zero-cost-ranked`` (the pool best-first by the proxy)
-  instead of at random (the proxy's seconds inside the budget);
+* ``hyperband-zero-cost``, ``successive-halving-zero-cost`` and ``asha-zero-cost``: the
+  same schedulers, their new configurations proposed by ``zero-cost-ranked`` (the pool
+  best-first by the proxy) instead of at random (the proxy's seconds inside the budget);
 * ``successive-halving-data`` and ``hyperband-data``: the same brackets over shares of the
   training images instead of epochs (1/9, 1/3, all, eta 3), every rung the whole
   ``--epochs`` schedule afresh on a nested subset.  Their ``epochs`` count epochs of the
@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.xz"
 METHODS = ("random", "regularized-evolution", "successive-halving", "hyperband", "asha",
            "zero-cost-ranked", "successive-halving-data", "hyperband-data",
-           "hyperband-zero-cost", "successive-halving-zero-cost")
+           "hyperband-zero-cost", "successive-halving-zero-cost", "asha-zero-cost")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -111,6 +111,11 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
                 "strategy_params": {"proxy": args.proxy, "pool": args.pool},
                 "scheduler": method.removesuffix("-zero-cost"),
                 "scheduler_params": {"min_epochs": 1, "eta": 3}}
+    if method == "asha-zero-cost":
+        return {"strategy": "zero-cost-ranked",
+                "strategy_params": {"proxy": args.proxy, "pool": args.pool},
+                "scheduler": "asha",
+                "scheduler_params": {"min_resource": 1, "reduction_factor": 3}}
     raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
@@ -239,9 +244,24 @@ def _paired(rows: list[dict[str, Any]], results: list[dict[str, Any]], baseline:
                       if r["table_accuracy"] is not None and r["seed"] in base], dtype=float)
     if (rows and rows[0]["method"] == baseline) or diffs.size < 2:
         return {}
+    t_p, rank_p = _paired_p_values(diffs)
     return {f"vs_{baseline}_mean": float(diffs.mean()),
             f"vs_{baseline}_stderr": float(diffs.std(ddof=1) / math.sqrt(diffs.size)),
-            f"vs_{baseline}_seeds": int(diffs.size)}
+            f"vs_{baseline}_seeds": int(diffs.size),
+            f"vs_{baseline}_wins": int(np.sum(diffs > 0)),
+            f"vs_{baseline}_t_p": t_p, f"vs_{baseline}_wilcoxon_p": rank_p}
+
+
+def _paired_p_values(diffs: Any) -> tuple[float, float]:
+    """Two-sided p-values that the paired differences centre on zero: the paired t-test
+    (assumes normal differences) and the Wilcoxon signed-rank test (does not; a few bad
+    seeds of ~90 make the differences skewed).  1.0 when every difference is zero."""
+    from scipy import stats
+
+    if not diffs.any():
+        return 1.0, 1.0
+    return (float(stats.ttest_1samp(diffs, 0.0).pvalue),
+            float(stats.wilcoxon(diffs).pvalue))
 
 
 def _difference(row: dict[str, Any], baseline: str) -> str:
@@ -284,18 +304,34 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"settings": {k: v for k, v in settings.items() if k != "out"},
                "table_best": best, "methods": summarise(results, best, args.versus)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\n{'method':<22} {'table acc':>16} {'regret':>8} {'median':>7} {'worst':>7}"
+    width = max(22, *map(len, methods))
+    print(f"\n{'method':<{width}} {'table acc':>16} {'regret':>8} {'median':>7} {'worst':>7}"
           f" {'trials':>7} {'to end':>7} {'epochs':>7} {'vs random (paired)':>20}"
           + (f" {'vs ' + args.versus:>20}" if args.versus else ""))
     for method, row in summary["methods"].items():
         paired = _difference(row, "random")
-        print(f"{method:<22} {row['table_accuracy_mean']:>8.2f} ± "
+        print(f"{method:<{width}} {row['table_accuracy_mean']:>8.2f} ± "
               f"{row['table_accuracy_stderr']:<5.2f} {row['regret_mean']:>8.2f} "
               f"{row['table_accuracy_median']:>7.2f} {row['table_accuracy_worst']:>7.2f} "
               f"{row['trials_mean']:>7.1f} {row['complete_mean']:>7.1f} "
               f"{row['epochs_mean']:>7.0f} {paired:>20}"
               + (f" {_difference(row, args.versus):>20}" if args.versus else ""))
+    for baseline in ("random", args.versus):
+        tests = [f"  {method}: {_tests(row, baseline)}"
+                 for method, row in summary["methods"].items() if _tests(row, baseline)]
+        if baseline and tests:
+            print(f"\npaired by seed against {baseline} (two-sided p; seeds it beat):")
+            print("\n".join(tests))
     return 0
+
+
+def _tests(row: dict[str, Any], baseline: str | None) -> str:
+    """The paired tests against ``baseline`` as printed; empty without them."""
+    if f"vs_{baseline}_t_p" not in row:
+        return ""
+    return (f"t-test p = {row[f'vs_{baseline}_t_p']:.3f}, Wilcoxon p = "
+            f"{row[f'vs_{baseline}_wilcoxon_p']:.3f}, better on "
+            f"{row[f'vs_{baseline}_wins']} of {row[f'vs_{baseline}_seeds']}")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,28 @@ def test_a_scheduler_sifts_the_proxys_best_first(data: Dataset, tmp_path: Path) 
     assert sum(t.state.name == "COMPLETE" for t in trials) == 1
 
 
+def test_asha_prunes_among_the_proxys_best_first(data: Dataset, tmp_path: Path) -> None:
+    """The ASHA pruner (rungs at 1 and 3 epochs, keep one in 3) over real training with
+    new configurations from the pool best-first: the trials are the pool's top ones in
+    proxy order, and a trial stopped at a rung is recorded as pruned with its curve up to
+    that rung."""
+    study = archsearch.create_study(
+        small_space(), "zero-cost-ranked", "training", data=data, seed=4,
+        storage=tmp_path / "asha.db", strategy_params={"pool": 20, "batch_size": 32},
+        estimator_params={"epochs": 9, "batch_size": 64, "lr": 1e-2, "device": "cpu",
+                          "latency_repeats": 1},
+        scheduler="asha", scheduler_params={"min_resource": 1, "reduction_factor": 3})
+    study.optimize(trials=6)
+    strategy = study.strategy
+    assert isinstance(strategy, ProxyRankedSearch)
+    pool = strategy.scored_pool()
+    ranked = sorted(range(len(pool)), key=lambda i: (-pool[i][1], i))
+    assert keys(study) == [study.space.key(pool[i][0]) for i in ranked[:6]]
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned and all(len(t.curve) in (1, 3) for t in pruned)
+    assert {t.state.name for t in study.trials} <= {"PRUNED", "COMPLETE"}
+
+
 def test_without_a_dataset_it_builds_and_refuses_at_the_first_ask() -> None:
     space = small_space()
     # As a config is checked: every component built once without data.
