@@ -35,7 +35,8 @@ reached).  Its table accuracy (``NB201Estimator``: AnalogNAS-Bench's baseline CI
 accuracy) and regret against the table's best are reported as mean and standard error
 over seeds, and each method's difference to ``random`` paired by seed (and to
 ``--versus`` METHOD, when given: e.g. a scheduler against the same proposals trained in
-full).  Resumable: each search is a SQLite study under ``--out``; a rerun continues the
+full), with a paired t-test, a Wilcoxon signed-rank test and the seeds it won.
+Resumable: each search is a SQLite study under ``--out``; a rerun continues the
 ones not finished and reports all.
 """
 

@@ -155,23 +155,32 @@ def test_a_real_study_trains_the_proxys_best_first(data: Dataset) -> None:
                                      "batch_size": 32, "device": "cpu"}
 
 
-def test_a_scheduler_sifts_the_proxys_best_first(data: Dataset, tmp_path: Path) -> None:
-    """Successive halving (9 at 1 epoch, 3 at 3, 1 at 9) over real training takes its new
-    configurations from the pool best-first: its first rung is the pool's top nine, and
-    the trials promoted from it are the three best of that rung by validation accuracy."""
+def scheduled(data: Dataset, storage: Path, trials: int, scheduler: str,
+              params: dict[str, float]) -> tuple[Study, list[Genotype]]:
+    """A study of ``trials`` real trainings (9 epochs) under ``scheduler``, its new
+    configurations from a pool of 20 best-first; and that pool in proxy order."""
     study = archsearch.create_study(
-        small_space(), "zero-cost-ranked", "training", data=data, seed=4,
-        storage=tmp_path / "sh.db", strategy_params={"pool": 20, "batch_size": 32},
+        small_space(), "zero-cost-ranked", "training", data=data, seed=4, storage=storage,
+        strategy_params={"pool": 20, "batch_size": 32},
         estimator_params={"epochs": 9, "batch_size": 64, "lr": 1e-2, "device": "cpu",
                           "latency_repeats": 1},
-        scheduler="successive-halving", scheduler_params={"min_epochs": 1, "eta": 3})
-    study.optimize(trials=9)
+        scheduler=scheduler, scheduler_params=params)
+    study.optimize(trials=trials)
     strategy = study.strategy
     assert isinstance(strategy, ProxyRankedSearch)
     pool = strategy.scored_pool()
     ranked = sorted(range(len(pool)), key=lambda i: (-pool[i][1], i))
+    return study, [pool[i][0] for i in ranked]
+
+
+def test_a_scheduler_sifts_the_proxys_best_first(data: Dataset, tmp_path: Path) -> None:
+    """Successive halving (9 at 1 epoch, 3 at 3, 1 at 9) over real training takes its new
+    configurations from the pool best-first: its first rung is the pool's top nine, and
+    the trials promoted from it are the three best of that rung by validation accuracy."""
+    study, ranked = scheduled(data, tmp_path / "sh.db", 9, "successive-halving",
+                              {"min_epochs": 1, "eta": 3})
     trials = study.trials
-    assert keys(study) == [study.space.key(pool[i][0]) for i in ranked[:9]]
+    assert keys(study) == [study.space.key(g) for g in ranked[:9]]
     first_rung = sorted(trials, key=lambda t: (-t.curve[0]["val_accuracy"], t.number))
     promoted = {t.number for t in trials if len(t.curve) > 1}
     assert promoted == {t.number for t in first_rung[:3]}
@@ -183,18 +192,9 @@ def test_asha_prunes_among_the_proxys_best_first(data: Dataset, tmp_path: Path) 
     new configurations from the pool best-first: the trials are the pool's top ones in
     proxy order, and a trial stopped at a rung is recorded as pruned with its curve up to
     that rung."""
-    study = archsearch.create_study(
-        small_space(), "zero-cost-ranked", "training", data=data, seed=4,
-        storage=tmp_path / "asha.db", strategy_params={"pool": 20, "batch_size": 32},
-        estimator_params={"epochs": 9, "batch_size": 64, "lr": 1e-2, "device": "cpu",
-                          "latency_repeats": 1},
-        scheduler="asha", scheduler_params={"min_resource": 1, "reduction_factor": 3})
-    study.optimize(trials=6)
-    strategy = study.strategy
-    assert isinstance(strategy, ProxyRankedSearch)
-    pool = strategy.scored_pool()
-    ranked = sorted(range(len(pool)), key=lambda i: (-pool[i][1], i))
-    assert keys(study) == [study.space.key(pool[i][0]) for i in ranked[:6]]
+    study, ranked = scheduled(data, tmp_path / "asha.db", 6, "asha",
+                              {"min_resource": 1, "reduction_factor": 3})
+    assert keys(study) == [study.space.key(g) for g in ranked[:6]]
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
     assert pruned and all(len(t.curve) in (1, 3) for t in pruned)
     assert {t.state.name for t in study.trials} <= {"PRUNED", "COMPLETE"}
