@@ -105,18 +105,12 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "zero-cost-ranked":
         return {"strategy": "zero-cost-ranked",
                 "strategy_params": {"proxy": args.proxy, "pool": args.pool}}
-    if method in ("hyperband-zero-cost", "successive-halving-zero-cost"):
+    if method.endswith("-zero-cost") and method in METHODS:
         # The scheduler's new configurations come from the proxy-ranked pool, best first,
         # instead of at random: the brackets then sift the cells the proxy likes best.
-        return {"strategy": "zero-cost-ranked",
-                "strategy_params": {"proxy": args.proxy, "pool": args.pool},
-                "scheduler": method.removesuffix("-zero-cost"),
-                "scheduler_params": {"min_epochs": 1, "eta": 3}}
-    if method == "asha-zero-cost":
-        return {"strategy": "zero-cost-ranked",
-                "strategy_params": {"proxy": args.proxy, "pool": args.pool},
-                "scheduler": "asha",
-                "scheduler_params": {"min_resource": 1, "reduction_factor": 3}}
+        return {**_components(method.removesuffix("-zero-cost"), args),
+                "strategy": "zero-cost-ranked",
+                "strategy_params": {"proxy": args.proxy, "pool": args.pool}}
     raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
@@ -318,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['epochs_mean']:>7.0f} {paired:>20}"
               + (f" {_difference(row, args.versus):>20}" if args.versus else ""))
     for baseline in ("random", args.versus):
-        tests = [f"  {method}: {_tests(row, baseline)}"
-                 for method, row in summary["methods"].items() if _tests(row, baseline)]
+        tests = [f"  {method}: {line}" for method, row in summary["methods"].items()
+                 if (line := _tests(row, baseline))]
         if baseline and tests:
             print(f"\npaired by seed against {baseline} (two-sided p; seeds it beat):")
             print("\n".join(tests))
