@@ -109,8 +109,7 @@ def _components(method: str, args: argparse.Namespace) -> dict[str, Any]:
         # The scheduler's new configurations come from the proxy-ranked pool, best first,
         # instead of at random: the brackets then sift the cells the proxy likes best.
         return {**_components(method.removesuffix("-zero-cost"), args),
-                "strategy": "zero-cost-ranked",
-                "strategy_params": {"proxy": args.proxy, "pool": args.pool}}
+                **_components("zero-cost-ranked", args)}
     raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
