@@ -323,9 +323,14 @@ def _tests(row: dict[str, Any], baseline: str | None) -> str:
     """The paired tests against ``baseline`` as printed; empty without them."""
     if f"vs_{baseline}_t_p" not in row:
         return ""
-    return (f"t-test p = {row[f'vs_{baseline}_t_p']:.3f}, Wilcoxon p = "
-            f"{row[f'vs_{baseline}_wilcoxon_p']:.3f}, better on "
+    return (f"t-test p {_p(row[f'vs_{baseline}_t_p'])}, Wilcoxon p "
+            f"{_p(row[f'vs_{baseline}_wilcoxon_p'])}, better on "
             f"{row[f'vs_{baseline}_wins']} of {row[f'vs_{baseline}_seeds']}")
+
+
+def _p(value: float) -> str:
+    """A p-value as printed: three decimals, and "< 0.001" rather than a bare 0.000."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 if __name__ == "__main__":
