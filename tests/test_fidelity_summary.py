@@ -62,9 +62,9 @@ def test_equal_results_are_no_evidence() -> None:
 
 
 def test_printed_p_values_never_read_as_zero() -> None:
-    row = {"vs_random_t_p": 0.0006, "vs_random_wilcoxon_p": 0.052, "vs_random_wins": 27,
-           "vs_random_seeds": 32}
+    summary_row = {"vs_random_t_p": 0.0006, "vs_random_wilcoxon_p": 0.052,
+                   "vs_random_wins": 27, "vs_random_seeds": 32}
     fidelity = load()
-    assert fidelity._tests(row, "random") == (
+    assert fidelity._tests(summary_row, "random") == (
         "t-test p < 0.001, Wilcoxon p = 0.052, better on 27 of 32")
-    assert fidelity._tests(row, "zero-cost-ranked") == ""
+    assert fidelity._tests(summary_row, "zero-cost-ranked") == ""
